@@ -1,0 +1,181 @@
+//! The operator's config file (`/etc/wa-preflight/config.yaml` by default).
+//!
+//! Unknown keys are errors: a misspelt `waviers:` must not silently waive nothing.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use time::Date;
+
+use crate::rules::{LocatedError, Profile, RuleSet};
+
+/// Where the config is read from when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/wa-preflight/config.yaml";
+
+/// An accepted exception for one rule, until a date.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Waiver {
+    /// The rule ID waived.
+    pub id: String,
+    /// Why; shown in every report.
+    pub reason: String,
+    /// Last day the waiver holds (`YYYY-MM-DD`).
+    #[serde(deserialize_with = "date")]
+    pub expires: Date,
+}
+
+fn date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+    let s = String::deserialize(d)?;
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(s.trim(), &fmt).map_err(|e| {
+        serde::de::Error::custom(format!("expires {s:?} is not a YYYY-MM-DD date: {e}"))
+    })
+}
+
+/// Paths whose storage is judged.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Docker's data root (default `/var/lib/docker`).
+    pub docker_root: Option<PathBuf>,
+    /// The WhatsApp media volume (default `/usr/local/wamedia`).
+    pub media: Option<PathBuf>,
+    /// More paths to judge, like `--path`.
+    #[serde(default)]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    profile: Option<Profile>,
+    #[serde(default)]
+    waivers: Vec<Spanned<Waiver>>,
+    #[serde(default)]
+    storage: StorageConfig,
+}
+
+/// The loaded config.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Default profile when `--profile` is not given.
+    pub profile: Option<Profile>,
+    pub waivers: Vec<Waiver>,
+    pub storage: StorageConfig,
+}
+
+/// Why the config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(#[from] LocatedError),
+}
+
+impl Config {
+    /// Loads the config. A missing file is an error only when the operator named it.
+    pub fn load(path: Option<&Path>, rules: &RuleSet) -> Result<Config, ConfigError> {
+        let (path, explicit) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                tracing::debug!("no config at {}", path.display());
+                return Ok(Config::default());
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        };
+        Config::parse(&path.display().to_string(), &text, rules)
+    }
+
+    /// Parses config text; waivers must name known rules.
+    pub fn parse(source_name: &str, text: &str, rules: &RuleSet) -> Result<Config, ConfigError> {
+        // An empty file (or one with only comments) is a valid, empty config.
+        let raw: RawConfig = if text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            RawConfig::default()
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| LocatedError::from_yaml(source_name, &e))?
+        };
+        let mut waivers = Vec::new();
+        for w in raw.waivers {
+            if !rules.contains(&w.value.id) {
+                return Err(LocatedError::at(
+                    source_name,
+                    &w.referenced,
+                    format!(
+                        "waiver names unknown rule {:?} (see `preflight rules`)",
+                        w.value.id
+                    ),
+                )
+                .into());
+            }
+            waivers.push(w.value);
+        }
+        Ok(Config {
+            profile: raw.profile,
+            waivers,
+            storage: raw.storage,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> RuleSet {
+        RuleSet::embedded().unwrap()
+    }
+
+    #[test]
+    fn parses_waivers() {
+        let text = "profile: development\nwaivers:\n  - id: host.cpu\n    reason: test box\n    expires: 2027-01-31\n";
+        let c = Config::parse("c.yaml", text, &rules()).unwrap();
+        assert_eq!(c.profile, Some(Profile::Development));
+        assert_eq!(c.waivers[0].expires, time::macros::date!(2027 - 01 - 31));
+        assert!(
+            Config::parse("c.yaml", "# nothing yet\n", &rules())
+                .unwrap()
+                .waivers
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn located_config_errors() {
+        let e = Config::parse(
+            "c.yaml",
+            "waivers:\n  - id: host.nope\n    reason: r\n    expires: 2027-01-31\n",
+            &rules(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("c.yaml:2:"), "{e}");
+        let e = Config::parse(
+            "c.yaml",
+            "waivers:\n  - id: host.cpu\n    reason: r\n    expires: soon\n",
+            &rules(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("c.yaml:4:"), "{e}");
+        let e = Config::parse("c.yaml", "waviers: []\n", &rules()).unwrap_err();
+        assert!(e.to_string().starts_with("c.yaml:1:"), "{e}");
+        let e = Config::load(Some(Path::new("/nonexistent/c.yaml")), &rules()).unwrap_err();
+        assert!(matches!(e, ConfigError::Read { .. }));
+    }
+}

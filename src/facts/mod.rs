@@ -1,0 +1,294 @@
+//! Facts: what is true of the host, gathered without judging it.
+//!
+//! Every gatherer runs concurrently under its own deadline. A fact that cannot be read is
+//! recorded as `{"unavailable": "why"}` in the document — never a panic, never a guess — and
+//! the rules decide what that means. The document is a versioned contract
+//! (`docs/facts.md`): other tools, fixtures and support bundles write and read it.
+
+pub mod cpu;
+pub mod glibc;
+pub mod kernel;
+pub mod memory;
+pub mod probe;
+pub mod seccomp;
+pub mod storage;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::OffsetDateTime;
+
+use crate::report::ToolInfo;
+
+/// Version of the facts document; bump on any incompatible change.
+pub const FACTS_SCHEMA_VERSION: u32 = 1;
+
+/// A fact that was read, or the reason it could not be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fact<T> {
+    Available(T),
+    Unavailable(String),
+}
+
+impl<T> Fact<T> {
+    /// The value, if it was read.
+    pub fn as_ref(&self) -> Option<&T> {
+        match self {
+            Fact::Available(v) => Some(v),
+            Fact::Unavailable(_) => None,
+        }
+    }
+}
+
+impl<T, E: std::fmt::Display> From<Result<T, E>> for Fact<T> {
+    fn from(r: Result<T, E>) -> Self {
+        match r {
+            Ok(v) => Fact::Available(v),
+            Err(e) => Fact::Unavailable(e.to_string()),
+        }
+    }
+}
+
+impl<T: Serialize> Serialize for Fact<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Unavailable<'a> {
+            unavailable: &'a str,
+        }
+        match self {
+            Fact::Available(v) => v.serialize(s),
+            Fact::Unavailable(reason) => Unavailable {
+                unavailable: reason,
+            }
+            .serialize(s),
+        }
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Fact<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        if let Some(reason) = crate::rules::condition::unavailable_reason(&v) {
+            return Ok(Fact::Unavailable(reason.to_string()));
+        }
+        T::deserialize(v)
+            .map(Fact::Available)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The whole facts document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    pub schema_version: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub collected_at: OffsetDateTime,
+    pub tool: ToolInfo,
+    pub host: HostFacts,
+}
+
+/// Facts about the host itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostFacts {
+    pub hostname: Fact<String>,
+    pub kernel: Fact<kernel::KernelFacts>,
+    pub os: Fact<kernel::OsRelease>,
+    pub platform: Fact<kernel::PlatformFacts>,
+    pub glibc: Fact<glibc::GlibcFacts>,
+    pub libseccomp: Fact<seccomp::LibseccompFacts>,
+    pub cpu: Fact<cpu::CpuFacts>,
+    pub memory: Fact<memory::MemoryFacts>,
+    pub storage: Fact<Vec<storage::FilesystemFacts>>,
+}
+
+/// What to gather and how long each gatherer may take.
+#[derive(Debug, Clone)]
+pub struct GatherOptions {
+    /// Paths whose storage is judged, with their role.
+    pub paths: Vec<(PathBuf, storage::Role)>,
+    /// Time budgets of the disk latency probe.
+    pub probe: probe::ProbeBudget,
+    /// Deadline of each gatherer.
+    pub deadline: Duration,
+}
+
+impl GatherOptions {
+    /// The documented default paths plus `extra`.
+    pub fn with_paths(docker_root: PathBuf, media: PathBuf, extra: Vec<PathBuf>) -> Self {
+        let mut paths = vec![
+            (PathBuf::from("/"), storage::Role::Root),
+            (docker_root, storage::Role::Docker),
+            (media, storage::Role::Media),
+        ];
+        paths.extend(extra.into_iter().map(|p| (p, storage::Role::Path)));
+        GatherOptions {
+            paths,
+            probe: probe::ProbeBudget::default(),
+            deadline: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Told when gatherers start and finish, to show progress on a terminal.
+pub trait Progress: Send + Sync {
+    fn started(&self, gatherer: &'static str);
+    fn finished(&self, gatherer: &'static str);
+}
+
+/// Progress that shows nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn started(&self, _: &'static str) {}
+    fn finished(&self, _: &'static str) {}
+}
+
+/// Runs a blocking gatherer on the blocking pool under `deadline`.
+///
+/// A gatherer that overruns is abandoned (its thread may still be stuck in a syscall on a
+/// dead NFS mount, say); the runtime is shut down in the background at exit so it cannot hold
+/// the process.
+async fn blocking<T, F>(
+    name: &'static str,
+    deadline: Duration,
+    progress: &Arc<dyn Progress>,
+    f: F,
+) -> Fact<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, String> + Send + 'static,
+{
+    timed(name, deadline, progress, async move {
+        match tokio::task::spawn_blocking(f).await {
+            Ok(r) => r,
+            Err(e) => Err(format!("gatherer {name} crashed: {e}")),
+        }
+    })
+    .await
+}
+
+async fn timed<T, Fut>(
+    name: &'static str,
+    deadline: Duration,
+    progress: &Arc<dyn Progress>,
+    fut: Fut,
+) -> Fact<T>
+where
+    Fut: Future<Output = Result<T, String>>,
+{
+    progress.started(name);
+    let started = std::time::Instant::now();
+    let out = match tokio::time::timeout(deadline, fut).await {
+        Ok(r) => r.into(),
+        Err(_) => Fact::Unavailable(format!(
+            "gatherer {name} did not finish within {} ms",
+            deadline.as_millis()
+        )),
+    };
+    tracing::debug!(
+        gatherer = name,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "gathered"
+    );
+    progress.finished(name);
+    out
+}
+
+/// Gathers every host fact concurrently.
+pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts {
+    let collected_at = OffsetDateTime::now_utc();
+    let d = opts.deadline;
+    let p = &progress;
+    let paths = opts.paths.clone();
+    let budget = opts.probe.clone();
+    let (hostname, kernel, os, platform, glibc, libseccomp, cpu, memory, storage) = tokio::join!(
+        blocking("hostname", d, p, kernel::hostname),
+        blocking("kernel", d, p, kernel::gather_kernel),
+        blocking("os-release", d, p, kernel::gather_os_release),
+        blocking("platform", d, p, kernel::gather_platform),
+        blocking("glibc", d, p, glibc::gather),
+        timed("libseccomp", d, p, seccomp::gather(d)),
+        blocking("cpu", d, p, cpu::gather),
+        blocking("memory", d, p, memory::gather),
+        blocking("storage", d, p, move || storage::gather(&paths, &budget)),
+    );
+    Facts {
+        schema_version: FACTS_SCHEMA_VERSION,
+        collected_at,
+        tool: ToolInfo::current(),
+        host: HostFacts {
+            hostname,
+            kernel,
+            os,
+            platform,
+            glibc,
+            libseccomp,
+            cpu,
+            memory,
+            storage,
+        },
+    }
+}
+
+/// Why a saved facts document could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum FactsFileError {
+    #[error("cannot read facts file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {field}: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        column: usize,
+        field: String,
+        message: String,
+    },
+    #[error(
+        "{path}: facts schema_version {found} is not supported (this build reads {FACTS_SCHEMA_VERSION})"
+    )]
+    Version { path: String, found: u64 },
+}
+
+/// Reads a facts document (e.g. from a support bundle) and checks it against the schema.
+pub fn load_facts_file(path: &std::path::Path) -> Result<Facts, FactsFileError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| FactsFileError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    // Check the version first, so a newer document gets a clear message instead of a field error.
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+        && let Some(found) = v.get("schema_version").and_then(serde_json::Value::as_u64)
+        && found != u64::from(FACTS_SCHEMA_VERSION)
+    {
+        return Err(FactsFileError::Version { path: shown, found });
+    }
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = match e.path().to_string() {
+            p if p == "." => "(top level)".to_string(),
+            p => p,
+        };
+        let inner = e.into_inner();
+        let text = inner.to_string();
+        let message = text
+            .find(" at line ")
+            .map_or(text.clone(), |i| text[..i].to_string());
+        FactsFileError::Invalid {
+            path: shown,
+            line: inner.line(),
+            column: inner.column(),
+            field,
+            message,
+        }
+    })
+}

@@ -1,0 +1,458 @@
+//! Storage behind the paths that matter (`/`, Docker's data root, the media volume, `--path`).
+//!
+//! Paths are grouped by filesystem, so each filesystem is measured once. For each: its mount,
+//! size and free space, the block device and the physical disks behind it (partitions, LVM/dm
+//! and md are followed through sysfs `slaves/` down to real disks), the disks' rotational flag,
+//! and a measured latency (see [`super::probe`]). A path that does not exist yet is judged by
+//! the filesystem it would be created on, and the document says so.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::Fact;
+use super::probe::{ProbeBudget, RandomReadProbe, SyncWriteProbe, random_reads, sync_writes};
+
+/// Why a path is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The root filesystem.
+    Root,
+    /// Docker's data root.
+    Docker,
+    /// The WhatsApp media volume.
+    Media,
+    /// Named by the operator with `--path` or in the config.
+    Path,
+}
+
+/// One judged path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathFacts {
+    pub path: String,
+    pub role: Role,
+    pub exists: bool,
+    /// The existing folder the path was judged by (itself, or its nearest existing parent).
+    pub resolved: String,
+}
+
+/// A physical disk at the bottom of a device stack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskFacts {
+    pub name: String,
+    pub size_bytes: u64,
+    /// The kernel's `queue/rotational` flag; null when unreadable. Unreliable on VMs.
+    pub rotational: Option<bool>,
+    pub model: Option<String>,
+}
+
+/// The block device a filesystem sits on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockFacts {
+    /// Kernel name (`vda`, `dm-0`, `md0`, `nvme0n1p2`).
+    pub name: String,
+    /// `major:minor`.
+    pub devno: String,
+    pub size_bytes: u64,
+    /// The physical disks below it.
+    pub disks: Vec<DiskFacts>,
+    /// Whether any of those disks says it is rotational (null when none says either way).
+    pub rotational: Option<bool>,
+}
+
+/// Measured latency of the filesystem and its device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyFacts {
+    pub sync_write: Fact<SyncWriteProbe>,
+    pub random_read: Fact<RandomReadProbe>,
+}
+
+/// One filesystem and the judged paths on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesystemFacts {
+    pub paths: Vec<PathFacts>,
+    pub mount_point: String,
+    pub fs_type: String,
+    pub source: String,
+    /// Filesystem size.
+    pub size_bytes: u64,
+    /// Space available to unprivileged users.
+    pub free_bytes: u64,
+    pub device: Fact<BlockFacts>,
+    pub latency: LatencyFacts,
+}
+
+/// A line of /proc/self/mountinfo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEntry {
+    pub devno: (u32, u32),
+    pub mount_point: String,
+    pub fs_type: String,
+    pub source: String,
+}
+
+/// Parses /proc/self/mountinfo (proc(5)); octal escapes (`\040`) in paths are decoded.
+pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
+    text.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let l: Vec<&str> = left.split(' ').collect();
+            let r: Vec<&str> = right.split(' ').collect();
+            let (maj, min) = l.get(2)?.split_once(':')?;
+            Some(MountEntry {
+                devno: (maj.parse().ok()?, min.parse().ok()?),
+                mount_point: unescape(l.get(4)?),
+                fs_type: r.first()?.to_string(),
+                source: unescape(r.get(1)?),
+            })
+        })
+        .collect()
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 4])
+                .ok()
+                .and_then(|o| u8::from_str_radix(o, 8).ok())
+        {
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The mount that holds `path`: the longest mount point that is a prefix of it, preferring
+/// entries with the same device number (later entries shadow earlier ones).
+pub fn mount_for<'a>(
+    mounts: &'a [MountEntry],
+    path: &Path,
+    devno: (u32, u32),
+) -> Option<&'a MountEntry> {
+    let candidates = mounts.iter().filter(|m| path.starts_with(&m.mount_point));
+    let best = |it: &mut dyn Iterator<Item = &'a MountEntry>| {
+        it.fold(None::<&MountEntry>, |acc, m| match acc {
+            Some(a) if a.mount_point.len() > m.mount_point.len() => Some(a),
+            _ => Some(m),
+        })
+    };
+    best(&mut candidates.clone().filter(|m| m.devno == devno))
+        .or_else(|| best(&mut candidates.clone()))
+}
+
+fn read_trim(p: &Path) -> Option<String> {
+    std::fs::read_to_string(p)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Resolves a block device to its physical disks through a sysfs tree rooted at `sys`.
+pub fn block_facts(sys: &Path, devno: (u32, u32)) -> Result<BlockFacts, String> {
+    let link = sys.join(format!("dev/block/{}:{}", devno.0, devno.1));
+    let dir = std::fs::canonicalize(&link).map_err(|e| format!("{}: {e}", link.display()))?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let size_bytes = read_trim(&dir.join("size"))
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(0, |sectors| sectors * 512);
+    let mut disks = Vec::new();
+    collect_disks(sys, &dir, &mut disks, 0)?;
+    let flags: Vec<bool> = disks.iter().filter_map(|d| d.rotational).collect();
+    let rotational = (!flags.is_empty()).then(|| flags.iter().any(|r| *r));
+    Ok(BlockFacts {
+        name,
+        devno: format!("{}:{}", devno.0, devno.1),
+        size_bytes,
+        disks,
+        rotational,
+    })
+}
+
+fn collect_disks(
+    sys: &Path,
+    dir: &Path,
+    out: &mut Vec<DiskFacts>,
+    depth: usize,
+) -> Result<(), String> {
+    if depth > 16 {
+        return Err(format!(
+            "device stack below {} is deeper than 16 levels",
+            dir.display()
+        ));
+    }
+    // A partition's parent folder is its disk.
+    let disk_dir = if dir.join("partition").exists() {
+        dir.parent().unwrap_or(dir).to_path_buf()
+    } else {
+        dir.to_path_buf()
+    };
+    let mut slaves: Vec<String> = std::fs::read_dir(disk_dir.join("slaves"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    slaves.sort();
+    if slaves.is_empty() {
+        let name = disk_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if out.iter().any(|d| d.name == name) {
+            return Ok(());
+        }
+        out.push(DiskFacts {
+            size_bytes: read_trim(&disk_dir.join("size"))
+                .and_then(|s| s.parse::<u64>().ok())
+                .map_or(0, |s| s * 512),
+            rotational: read_trim(&disk_dir.join("queue/rotational")).and_then(|r| {
+                match r.as_str() {
+                    "1" => Some(true),
+                    "0" => Some(false),
+                    _ => None,
+                }
+            }),
+            model: read_trim(&disk_dir.join("device/model")).filter(|m| !m.is_empty()),
+            name,
+        });
+        return Ok(());
+    }
+    for slave in slaves {
+        let link = sys.join("class/block").join(&slave);
+        let next = std::fs::canonicalize(&link).map_err(|e| format!("{}: {e}", link.display()))?;
+        collect_disks(sys, &next, out, depth + 1)?;
+    }
+    Ok(())
+}
+
+/// The nearest existing folder at or above `path`.
+fn existing_ancestor(path: &Path) -> Option<PathBuf> {
+    path.ancestors()
+        .find(|p| p.is_dir())
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
+}
+
+fn devno_of(dev: u64) -> (u32, u32) {
+    (rustix::fs::major(dev), rustix::fs::minor(dev))
+}
+
+/// The device node for a sysfs block device, checked to be that device.
+fn device_node(sys: &Path, devno: (u32, u32)) -> Result<PathBuf, String> {
+    let uevent = sys.join(format!("dev/block/{}:{}/uevent", devno.0, devno.1));
+    let text =
+        std::fs::read_to_string(&uevent).map_err(|e| format!("{}: {e}", uevent.display()))?;
+    let name = text
+        .lines()
+        .find_map(|l| l.strip_prefix("DEVNAME="))
+        .ok_or_else(|| format!("{} names no DEVNAME", uevent.display()))?;
+    let node = Path::new("/dev").join(name);
+    let st = rustix::fs::stat(&node).map_err(|e| format!("{}: {e}", node.display()))?;
+    if devno_of(st.st_rdev) != devno {
+        return Err(format!(
+            "{} is not device {}:{}",
+            node.display(),
+            devno.0,
+            devno.1
+        ));
+    }
+    Ok(node)
+}
+
+/// Gathers storage facts for `paths` on the running host.
+pub fn gather(
+    paths: &[(PathBuf, Role)],
+    budget: &ProbeBudget,
+) -> Result<Vec<FilesystemFacts>, String> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
+    let mounts = parse_mountinfo(&mountinfo);
+    let sys = Path::new("/sys");
+    // Group paths by the device number of the filesystem that holds them, in the order given.
+    let mut groups: BTreeMap<u64, (usize, PathBuf, Vec<PathFacts>)> = BTreeMap::new();
+    for (path, role) in paths {
+        let Some(resolved) = existing_ancestor(path) else {
+            return Err(format!("{} has no existing parent folder", path.display()));
+        };
+        let st = rustix::fs::stat(&resolved)
+            .map_err(|e| format!("cannot stat {}: {e}", resolved.display()))?;
+        let order = groups.len();
+        let entry = groups
+            .entry(st.st_dev)
+            .or_insert_with(|| (order, resolved.clone(), Vec::new()));
+        entry.2.push(PathFacts {
+            path: path.display().to_string(),
+            role: *role,
+            exists: path.exists(),
+            resolved: resolved.display().to_string(),
+        });
+    }
+    let mut ordered: Vec<(u64, (usize, PathBuf, Vec<PathFacts>))> = groups.into_iter().collect();
+    ordered.sort_by_key(|(_, (order, _, _))| *order);
+
+    let mut out = Vec::new();
+    for (dev, (_, dir, path_facts)) in ordered {
+        let devno = devno_of(dev);
+        let vfs = rustix::fs::statvfs(&dir)
+            .map_err(|e| format!("cannot statvfs {}: {e}", dir.display()))?;
+        let mount = mount_for(&mounts, &dir, devno);
+        let (mount_point, fs_type, source) = mount.map_or_else(
+            || ("?".to_string(), "?".to_string(), "?".to_string()),
+            |m| (m.mount_point.clone(), m.fs_type.clone(), m.source.clone()),
+        );
+        // Filesystems such as btrfs report an anonymous device number; fall back to the device
+        // node named as the mount's source.
+        let block_devno = if sys
+            .join(format!("dev/block/{}:{}", devno.0, devno.1))
+            .exists()
+        {
+            Ok(devno)
+        } else if source.starts_with("/dev/") {
+            rustix::fs::stat(source.as_str())
+                .map(|st| devno_of(st.st_rdev))
+                .map_err(|e| format!("cannot stat {source}: {e}"))
+        } else {
+            Err(format!(
+                "no block device behind {fs_type} filesystem {source:?} at {mount_point}"
+            ))
+        };
+        let device: Fact<BlockFacts> = block_devno.clone().and_then(|d| block_facts(sys, d)).into();
+        let random_read: Fact<RandomReadProbe> = match (&block_devno, &device) {
+            (Ok(d), Fact::Available(b)) => device_node(sys, *d)
+                .and_then(|node| random_reads(&node, b.size_bytes, budget))
+                .into(),
+            (_, Fact::Unavailable(why)) => Fact::Unavailable(why.clone()),
+            (Err(why), _) => Fact::Unavailable(why.clone()),
+        };
+        out.push(FilesystemFacts {
+            paths: path_facts,
+            mount_point,
+            fs_type,
+            source,
+            size_bytes: vfs.f_blocks * vfs.f_frsize,
+            free_bytes: vfs.f_bavail * vfs.f_frsize,
+            device,
+            latency: LatencyFacts {
+                sync_write: sync_writes(&dir, budget).into(),
+                random_read,
+            },
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sysfs(case: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/sysfs")
+            .join(case)
+    }
+
+    #[test]
+    fn mountinfo_lines() {
+        let text = "22 27 0:21 / /proc rw,relatime - proc proc rw\n\
+                    27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard\n\
+                    40 27 8:17 / /mnt/my\\040disk rw - xfs /dev/sdb1 rw\n\
+                    41 27 0:45 /@home /home rw - btrfs /dev/nvme0n1p3 rw\n\
+                    broken line\n";
+        let m = parse_mountinfo(text);
+        assert_eq!(m.len(), 4);
+        assert_eq!(m[2].mount_point, "/mnt/my disk");
+        assert_eq!(m[1].devno, (254, 0));
+        let found = mount_for(&m, Path::new("/mnt/my disk/x"), (8, 17)).unwrap();
+        assert_eq!(found.source, "/dev/sdb1");
+        let root = mount_for(&m, Path::new("/var/lib/docker"), (254, 0)).unwrap();
+        assert_eq!(root.mount_point, "/");
+        // Device number not among the mounts (btrfs): longest prefix wins.
+        let home = mount_for(&m, Path::new("/home/u"), (0, 99)).unwrap();
+        assert_eq!(home.fs_type, "btrfs");
+    }
+
+    #[test]
+    fn virtio_disk_captured_here() {
+        let b = block_facts(&sysfs("virtio"), (254, 0)).unwrap();
+        assert_eq!(b.name, "vda");
+        assert_eq!(b.size_bytes, 256 * 1024 * 1024 * 1024);
+        assert_eq!(b.disks.len(), 1);
+        assert_eq!(
+            b.rotational,
+            Some(true),
+            "this VM's virtio disk claims to rotate"
+        );
+    }
+
+    #[test]
+    fn nvme_partition_resolves_to_its_disk() {
+        let b = block_facts(&sysfs("nvme-partition"), (259, 2)).unwrap();
+        assert_eq!(b.name, "nvme0n1p2");
+        assert_eq!(b.size_bytes, 500 * 1000 * 1000 * 1000 / 512 * 512);
+        assert_eq!(b.disks.len(), 1);
+        assert_eq!(b.disks[0].name, "nvme0n1");
+        assert_eq!(b.disks[0].model.as_deref(), Some("Samsung SSD 980 PRO 1TB"));
+        assert_eq!(b.rotational, Some(false));
+    }
+
+    #[test]
+    fn lvm_on_md_raid_resolves_to_both_disks() {
+        let b = block_facts(&sysfs("lvm-on-md"), (253, 0)).unwrap();
+        assert_eq!(b.name, "dm-0");
+        let names: Vec<&str> = b.disks.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["sda", "sdb"]);
+        // One spinning disk in the mirror is enough to call the stack rotational.
+        assert_eq!(b.rotational, Some(true));
+    }
+
+    #[test]
+    fn missing_device_is_explained() {
+        let e = block_facts(&sysfs("virtio"), (8, 0)).unwrap_err();
+        assert!(e.contains("dev/block/8:0"), "{e}");
+    }
+
+    #[test]
+    fn gathers_this_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("not/yet/there");
+        let paths = vec![
+            (dir.path().to_path_buf(), Role::Path),
+            (missing.clone(), Role::Media),
+        ];
+        let budget = ProbeBudget {
+            write_samples: 2,
+            read_samples: 2,
+            ..ProbeBudget::default()
+        };
+        let fs = gather(&paths, &budget).unwrap();
+        assert_eq!(fs.len(), 1, "both paths are on one filesystem");
+        assert_eq!(fs[0].paths.len(), 2);
+        assert!(!fs[0].paths[1].exists);
+        assert_eq!(
+            fs[0].paths[1].resolved,
+            std::fs::canonicalize(dir.path())
+                .unwrap()
+                .display()
+                .to_string()
+        );
+        assert!(fs[0].size_bytes > 0 && fs[0].free_bytes <= fs[0].size_bytes);
+        assert!(matches!(fs[0].latency.sync_write, Fact::Available(_)));
+    }
+}

@@ -1,0 +1,12 @@
+//! wa-preflight: preflight checks and diagnostics for hosts running the WhatsApp Business API
+//! On-Premises client.
+//!
+//! One pipeline: gather [`facts`] → evaluate [`rules`] → render a [`report`]. The binary
+//! (`preflight`) only parses flags and wires these together.
+
+pub mod check;
+pub mod config;
+pub mod facts;
+pub mod output;
+pub mod report;
+pub mod rules;

@@ -1,0 +1,410 @@
+//! `preflight`: the command line. Parses flags and wires the library's pipeline together;
+//! everything that decides anything lives in the library.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use time::OffsetDateTime;
+
+use wa_preflight::check::build_report;
+use wa_preflight::config::{Config, ConfigError};
+use wa_preflight::facts::{self, Facts, GatherOptions, NoProgress, Progress};
+use wa_preflight::output::write_atomic;
+use wa_preflight::report::{self, Format, exit};
+use wa_preflight::rules::eval::EvalContext;
+use wa_preflight::rules::{LocatedError, Profile, RuleSet};
+
+/// Preflight checks and diagnostics for WhatsApp Business API On-Premises hosts.
+#[derive(Debug, Parser)]
+#[command(name = "preflight", version, about)]
+struct Cli {
+    /// Only log errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Log more (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Gather facts, evaluate the rules and report. Exit 0 pass, 4 warnings, 3 failures or
+    /// errors, 2 bad usage/rules/config, 1 internal error.
+    Check(CheckArgs),
+    /// Print the facts document without judging it.
+    Facts(FactsArgs),
+    /// List the rules.
+    Rules(RulesArgs),
+    /// Show one rule with its remedy and source.
+    Explain {
+        /// Rule ID, e.g. host.kernel.
+        id: String,
+        #[command(flatten)]
+        rules: RuleFiles,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RuleFiles {
+    /// Extra rules file; rules with an existing ID replace it. Repeatable.
+    #[arg(long = "rules", value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct GatherArgs {
+    /// Config file (waivers, profile, storage paths).
+    #[arg(long, value_name = "FILE", env = "WA_PREFLIGHT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Also judge the storage of this path. Repeatable.
+    #[arg(long = "path", value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// Which rules apply: production (default) or development (no sizing/placement rules).
+    #[arg(long, value_enum)]
+    profile: Option<Profile>,
+    #[command(flatten)]
+    rules: RuleFiles,
+    #[command(flatten)]
+    gather: GatherArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write the report to FILE (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Treat warnings as failures (exit 3).
+    #[arg(long)]
+    strict: bool,
+    /// Evaluate a saved facts document instead of gathering from this host.
+    #[arg(long, value_name = "FILE")]
+    facts: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FactsFormat {
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Args)]
+struct FactsArgs {
+    #[command(flatten)]
+    gather: GatherArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FactsFormat::Json)]
+    format: FactsFormat,
+    /// Write to FILE (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct RulesArgs {
+    #[command(flatten)]
+    rules: RuleFiles,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    format: ListFormat,
+}
+
+/// How a command failed, which decides the exit code.
+enum Failure {
+    /// Bad usage, rules, config or input file: exit 2.
+    Usage(String),
+    /// Our own fault or the environment's: exit 1.
+    Internal(anyhow::Error),
+}
+
+impl From<LocatedError> for Failure {
+    fn from(e: LocatedError) -> Self {
+        Failure::Usage(e.to_string())
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::Usage(e.to_string())
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Internal(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.quiet, cli.verbose);
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("preflight: {msg}");
+            exit::USAGE
+        }
+        Err(Failure::Internal(e)) => {
+            eprintln!("preflight: internal error: {e:#}");
+            exit::INTERNAL
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn init_logging(quiet: bool, verbose: u8) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .init();
+}
+
+fn run(cli: Cli) -> Result<i32, Failure> {
+    match cli.command {
+        Command::Check(args) => check(args, cli.quiet),
+        Command::Facts(args) => print_facts(args, cli.quiet),
+        Command::Rules(args) => list_rules(args),
+        Command::Explain { id, rules } => explain(&id, &rules),
+    }
+}
+
+fn load_rules(files: &RuleFiles) -> Result<RuleSet, Failure> {
+    let mut set = RuleSet::embedded()?;
+    for path in &files.files {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::Usage(format!("cannot read rules file {}: {e}", path.display()))
+        })?;
+        set.merge(RuleSet::from_yaml(&path.display().to_string(), &text)?)?;
+    }
+    Ok(set)
+}
+
+fn gather_options(config: &Config, args: &GatherArgs) -> GatherOptions {
+    let s = &config.storage;
+    let mut extra = s.paths.clone();
+    extra.extend(args.paths.iter().cloned());
+    GatherOptions::with_paths(
+        s.docker_root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/var/lib/docker")),
+        s.media
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/usr/local/wamedia")),
+        extra,
+    )
+}
+
+/// Shows which gatherers are still running, on a terminal only.
+struct Spinner {
+    bar: indicatif::ProgressBar,
+    running: Mutex<Vec<&'static str>>,
+}
+
+impl Progress for Spinner {
+    fn started(&self, gatherer: &'static str) {
+        if let Ok(mut r) = self.running.lock() {
+            r.push(gatherer);
+            self.bar.set_message(format!("gathering: {}", r.join(", ")));
+        }
+    }
+    fn finished(&self, gatherer: &'static str) {
+        if let Ok(mut r) = self.running.lock() {
+            r.retain(|g| *g != gatherer);
+            self.bar.set_message(format!("gathering: {}", r.join(", ")));
+        }
+    }
+}
+
+fn gather_facts(opts: &GatherOptions, quiet: bool) -> Result<Facts, Failure> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let spinner = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(80));
+        Arc::new(Spinner {
+            bar,
+            running: Mutex::new(Vec::new()),
+        })
+    });
+    let progress: Arc<dyn Progress> = match &spinner {
+        Some(s) => s.clone(),
+        None => Arc::new(NoProgress),
+    };
+    let facts = rt.block_on(facts::gather(opts, progress));
+    if let Some(s) = spinner {
+        s.bar.finish_and_clear();
+    }
+    // A gatherer abandoned at its deadline may still sit in a syscall: do not wait for it.
+    rt.shutdown_background();
+    Ok(facts)
+}
+
+fn emit(output: Option<&Path>, text: &str) -> Result<(), Failure> {
+    match output {
+        Some(path) => write_atomic(path, text.as_bytes(), 0o644)
+            .with_context(|| format!("cannot write {}", path.display()))
+            .map_err(Failure::Internal),
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`preflight check | head`) is the reader's choice, not our error.
+            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other
+                    .context("cannot write to standard output")
+                    .map_err(Failure::Internal),
+            }
+        }
+    }
+}
+
+fn check(args: CheckArgs, quiet: bool) -> Result<i32, Failure> {
+    let started_at = OffsetDateTime::now_utc();
+    let clock = Instant::now();
+    let set = load_rules(&args.rules)?;
+    let config = Config::load(args.gather.config.as_deref(), &set)?;
+    let facts = match &args.facts {
+        Some(path) => facts::load_facts_file(path).map_err(|e| Failure::Usage(e.to_string()))?,
+        None => gather_facts(&gather_options(&config, &args.gather), quiet)?,
+    };
+    let ctx = EvalContext {
+        profile: args
+            .profile
+            .or(config.profile)
+            .unwrap_or(Profile::Production),
+        waivers: &config.waivers,
+        today: started_at.date(),
+    };
+    let duration_ms = clock.elapsed().as_millis() as u64;
+    let report = build_report(&facts, &set, &ctx, started_at, duration_ms)
+        .context("cannot evaluate the facts")?;
+    let color = args.output.is_none()
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let text = report::render(&report, args.format, color).context("cannot render the report")?;
+    emit(args.output.as_deref(), &text)?;
+    Ok(report.exit_code(args.strict))
+}
+
+fn print_facts(args: FactsArgs, quiet: bool) -> Result<i32, Failure> {
+    let config = Config::load(args.gather.config.as_deref(), &RuleSet::embedded()?)?;
+    let facts = gather_facts(&gather_options(&config, &args.gather), quiet)?;
+    let text = match args.format {
+        FactsFormat::Json => {
+            serde_json::to_string_pretty(&facts).context("cannot serialise facts")? + "\n"
+        }
+        FactsFormat::Yaml => serde_saphyr::to_string(&facts).context("cannot serialise facts")?,
+    };
+    emit(args.output.as_deref(), &text)?;
+    Ok(exit::OK)
+}
+
+fn list_rules(args: RulesArgs) -> Result<i32, Failure> {
+    let set = load_rules(&args.rules)?;
+    let text = match args.format {
+        ListFormat::Json => {
+            let list: Vec<serde_json::Value> = set
+                .rules()
+                .map(|r| {
+                    serde_json::json!({
+                        "id": r.id, "title": r.title, "fact": r.fact,
+                        "profiles": r.profiles, "requires": r.requires, "doc": r.doc,
+                    })
+                })
+                .collect();
+            serde_json::to_string_pretty(&list).context("cannot serialise rules")? + "\n"
+        }
+        ListFormat::Table => {
+            let mut t = comfy_table::Table::new();
+            t.load_style(comfy_table::presets::UTF8_FULL)
+                .set_header(["Rule", "Title", "Profiles"]);
+            for r in set.rules() {
+                let profiles: Vec<String> = r.profiles.iter().map(ToString::to_string).collect();
+                t.add_row([r.id.clone(), r.title.clone(), profiles.join(", ")]);
+            }
+            format!("{t}\n")
+        }
+    };
+    emit(None, &text)?;
+    Ok(exit::OK)
+}
+
+fn explain(id: &str, files: &RuleFiles) -> Result<i32, Failure> {
+    let set = load_rules(files)?;
+    let Some((rule, origin)) = set.get(id) else {
+        let close: Vec<&str> = set
+            .rules()
+            .map(|r| r.id.as_str())
+            .filter(|r| r.starts_with(id.split('.').next().unwrap_or(id)))
+            .collect();
+        let hint = if close.is_empty() {
+            "see `preflight rules`".to_string()
+        } else {
+            format!("did you mean one of: {}?", close.join(", "))
+        };
+        return Err(Failure::Usage(format!("unknown rule {id:?}; {hint}")));
+    };
+    let mut out = format!("{} — {}\n\n", rule.id, rule.title);
+    out.push_str(&format!(
+        "fact:      {}{}\n",
+        rule.fact,
+        if rule.each { " (each item)" } else { "" }
+    ));
+    if let Some(e) = &rule.expected {
+        out.push_str(&format!("expected:  {e}\n"));
+    }
+    let profiles: Vec<String> = rule.profiles.iter().map(ToString::to_string).collect();
+    out.push_str(&format!("profiles:  {}\n", profiles.join(", ")));
+    if !rule.requires.is_empty() {
+        out.push_str(&format!("requires:  {}\n", rule.requires.join(", ")));
+    }
+    out.push_str(&format!(
+        "defined:   {origin}\n\noutcomes (first match wins):\n"
+    ));
+    for o in &rule.outcomes {
+        let status = format!("{:?}", o.value.status).to_lowercase();
+        let when = if o.value.when.is_some() {
+            "when …"
+        } else {
+            "otherwise"
+        };
+        out.push_str(&format!(
+            "  {status:<5} {when:<9} {}\n",
+            o.value.message.source()
+        ));
+    }
+    if let Some(r) = &rule.remedy {
+        out.push_str(&format!("\nremedy: {r}\n"));
+    }
+    if let Some(d) = &rule.doc {
+        out.push_str(&format!("source: {d}\n"));
+    }
+    emit(None, &out)?;
+    Ok(exit::OK)
+}

@@ -1,0 +1,225 @@
+//! The check report: its JSON shape (a contract, versioned by `schema_version`), the exit
+//! code it maps to, and renderers for people and machines.
+
+mod junit;
+mod markdown;
+mod prometheus;
+mod table;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::rules::Profile;
+
+/// Version of the report JSON shape; bump on any incompatible change.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+/// A rule's final status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Skip,
+    Waived,
+    Warn,
+    Fail,
+    Error,
+}
+
+impl Status {
+    /// Every status, in report order.
+    pub const ALL: [Status; 6] = [
+        Status::Pass,
+        Status::Warn,
+        Status::Fail,
+        Status::Skip,
+        Status::Error,
+        Status::Waived,
+    ];
+
+    /// The lowercase name used in JSON and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Skip => "skip",
+            Status::Waived => "waived",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// A waiver that changed a rule's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedWaiver {
+    pub reason: String,
+    /// `YYYY-MM-DD`, last day the waiver holds.
+    pub expires: String,
+    /// The status the rule had before the waiver.
+    pub status: Status,
+}
+
+/// One rule's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleResult {
+    pub id: String,
+    pub title: String,
+    pub status: Status,
+    pub observed: Option<String>,
+    pub expected: Option<String>,
+    pub message: String,
+    pub remedy: Option<String>,
+    pub doc: Option<String>,
+    /// Present only on `waived` results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<AppliedWaiver>,
+}
+
+/// Counts per status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub pass: usize,
+    pub warn: usize,
+    pub fail: usize,
+    pub skip: usize,
+    pub error: usize,
+    pub waived: usize,
+}
+
+impl Summary {
+    /// Counts the results.
+    pub fn of(results: &[RuleResult]) -> Summary {
+        let mut s = Summary::default();
+        for r in results {
+            *s.slot(r.status) += 1;
+        }
+        s
+    }
+
+    fn slot(&mut self, status: Status) -> &mut usize {
+        match status {
+            Status::Pass => &mut self.pass,
+            Status::Warn => &mut self.warn,
+            Status::Fail => &mut self.fail,
+            Status::Skip => &mut self.skip,
+            Status::Error => &mut self.error,
+            Status::Waived => &mut self.waived,
+        }
+    }
+
+    /// The count for one status.
+    pub fn count(&self, status: Status) -> usize {
+        match status {
+            Status::Pass => self.pass,
+            Status::Warn => self.warn,
+            Status::Fail => self.fail,
+            Status::Skip => self.skip,
+            Status::Error => self.error,
+            Status::Waived => self.waived,
+        }
+    }
+}
+
+/// Name and version of the tool that wrote a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+impl ToolInfo {
+    /// This build.
+    pub fn current() -> ToolInfo {
+        ToolInfo {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// Which host the report is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostInfo {
+    pub hostname: Option<String>,
+    pub kernel: Option<String>,
+    pub os: Option<String>,
+}
+
+/// The whole check report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: ToolInfo,
+    pub host: HostInfo,
+    pub profile: Profile,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    pub duration_ms: u64,
+    pub summary: Summary,
+    pub results: Vec<RuleResult>,
+}
+
+/// Process exit codes; a contract for scripts and timers.
+pub mod exit {
+    /// Every rule passed (or was skipped or waived).
+    pub const OK: i32 = 0;
+    /// Internal error of the tool.
+    pub const INTERNAL: i32 = 1;
+    /// Bad usage, rules or config.
+    pub const USAGE: i32 = 2;
+    /// At least one rule failed or could not be evaluated.
+    pub const FAIL: i32 = 3;
+    /// Warnings but no failure.
+    pub const WARN: i32 = 4;
+}
+
+impl Report {
+    /// The exit code for this report; `strict` treats warnings as failures.
+    pub fn exit_code(&self, strict: bool) -> i32 {
+        let s = &self.summary;
+        if s.fail > 0 || s.error > 0 || (strict && s.warn > 0) {
+            exit::FAIL
+        } else if s.warn > 0 {
+            exit::WARN
+        } else {
+            exit::OK
+        }
+    }
+}
+
+/// Output formats of `preflight check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Junit,
+    Markdown,
+    Prometheus,
+}
+
+/// Renders a report; `color` only affects `table`.
+pub fn render(report: &Report, format: Format, color: bool) -> Result<String, RenderError> {
+    Ok(match format {
+        Format::Table => table::render(report, color),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(report)?;
+            s.push('\n');
+            s
+        }
+        Format::Junit => junit::render(report)?,
+        Format::Markdown => markdown::render(report),
+        Format::Prometheus => prometheus::render(report)?,
+    })
+}
+
+/// A renderer failed (only serialisers can).
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("JUnit XML: {0}")]
+    Junit(#[from] quick_junit::SerializeError),
+    #[error("Prometheus text: {0}")]
+    Prometheus(#[from] std::fmt::Error),
+}

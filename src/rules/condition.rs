@@ -1,0 +1,447 @@
+//! The one condition vocabulary every rule uses.
+//!
+//! A condition tests a value found at a dotted `path` below the rule's fact with exactly one
+//! matcher (`version`, `number`, `equals`, `one_of`, `regex`, `present`, `available`), or
+//! combines conditions with `all`, `any` and `not`.
+//!
+//! Facts can be unavailable, so evaluation is three-valued: a test on an unavailable fact is
+//! *unknown*. `any` is true as soon as one branch is true and `all` false as soon as one is
+//! false (Kleene logic), so a rule can still decide when the missing fact would not change the
+//! answer; otherwise the unknown reaches the rule, which then reports `error` — never `pass`.
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::quantity::{NumberCmp, field_unit};
+use super::version::{Version, VersionReq};
+
+/// Where a path lookup in the facts document ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolved<'a> {
+    /// A value (possibly JSON `null`).
+    Value(&'a Value),
+    /// The path leads nowhere: the document has no such field.
+    Missing,
+    /// A fact on the way is recorded as unavailable; `path` names it.
+    Unavailable { path: String, reason: String },
+}
+
+/// Whether `v` is the facts document's marker for a fact that could not be read.
+pub fn unavailable_reason(v: &Value) -> Option<&str> {
+    match v {
+        Value::Object(map) if map.len() == 1 => map.get("unavailable").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// Joins a rule's fact path and a condition's relative path.
+pub fn join_path(base: &str, rel: &str) -> String {
+    match (base.is_empty(), rel.is_empty()) {
+        (_, true) => base.to_string(),
+        (true, false) => rel.to_string(),
+        _ => format!("{base}.{rel}"),
+    }
+}
+
+/// Looks up a dotted path (`host.kernel.version`, `disks.0.name`) below `root`.
+pub fn resolve<'a>(root: &'a Value, path: &str) -> Resolved<'a> {
+    let mut cur = root;
+    let mut walked = String::new();
+    for seg in path.split('.').filter(|s| !s.is_empty()) {
+        if let Some(reason) = unavailable_reason(cur) {
+            return Resolved::Unavailable {
+                path: walked,
+                reason: reason.to_string(),
+            };
+        }
+        let next = match cur {
+            Value::Object(map) => map.get(seg),
+            Value::Array(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(v) => cur = v,
+            None => return Resolved::Missing,
+        }
+        walked = join_path(&walked, seg);
+    }
+    match unavailable_reason(cur) {
+        Some(reason) => Resolved::Unavailable {
+            path: walked,
+            reason: reason.to_string(),
+        },
+        None => Resolved::Value(cur),
+    }
+}
+
+/// Three-valued truth.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Truth {
+    True,
+    False,
+    /// Could not be decided; the reason names the unavailable fact.
+    Unknown(String),
+}
+
+impl Truth {
+    fn from_bool(b: bool) -> Truth {
+        if b { Truth::True } else { Truth::False }
+    }
+}
+
+/// A rule bug found while evaluating (e.g. comparing a number with a string).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{path}: {why}")]
+pub struct EvalError {
+    pub path: String,
+    pub why: String,
+}
+
+/// One matcher of the vocabulary.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    Version(VersionReq),
+    Number(NumberCmp),
+    Equals(Value),
+    OneOf(Vec<Value>),
+    Regex(Regex),
+    Present(bool),
+    Available(bool),
+}
+
+/// A parsed condition.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawCondition")]
+pub enum Condition {
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+    Test { path: String, matcher: Matcher },
+}
+
+/// The YAML form: a mapping with either one combinator or an optional `path` and one matcher.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCondition {
+    #[serde(default)]
+    path: String,
+    all: Option<Vec<Condition>>,
+    any: Option<Vec<Condition>>,
+    not: Option<Box<Condition>>,
+    version: Option<String>,
+    number: Option<String>,
+    equals: Option<Value>,
+    one_of: Option<Vec<Value>>,
+    regex: Option<String>,
+    present: Option<bool>,
+    available: Option<bool>,
+}
+
+impl TryFrom<RawCondition> for Condition {
+    type Error = String;
+
+    fn try_from(raw: RawCondition) -> Result<Self, Self::Error> {
+        let mut found: Vec<(&str, Condition)> = Vec::new();
+        let path = raw.path.clone();
+        let test = |matcher| Condition::Test {
+            path: path.clone(),
+            matcher,
+        };
+        if let Some(c) = raw.all {
+            found.push(("all", Condition::All(c)));
+        }
+        if let Some(c) = raw.any {
+            found.push(("any", Condition::Any(c)));
+        }
+        if let Some(c) = raw.not {
+            found.push(("not", Condition::Not(c)));
+        }
+        if let Some(s) = raw.version {
+            let req = VersionReq::parse(&s).map_err(|e| e.to_string())?;
+            found.push(("version", test(Matcher::Version(req))));
+        }
+        if let Some(s) = raw.number {
+            let cmp = NumberCmp::parse(&s).map_err(|e| e.to_string())?;
+            found.push(("number", test(Matcher::Number(cmp))));
+        }
+        if let Some(v) = raw.equals {
+            found.push(("equals", test(Matcher::Equals(v))));
+        }
+        if let Some(v) = raw.one_of {
+            found.push(("one_of", test(Matcher::OneOf(v))));
+        }
+        if let Some(s) = raw.regex {
+            let re = Regex::new(&s).map_err(|e| format!("invalid regex {s:?}: {e}"))?;
+            found.push(("regex", test(Matcher::Regex(re))));
+        }
+        if let Some(b) = raw.present {
+            found.push(("present", test(Matcher::Present(b))));
+        }
+        if let Some(b) = raw.available {
+            found.push(("available", test(Matcher::Available(b))));
+        }
+        let combinator = matches!(found.first(), Some((k, _)) if ["all", "any", "not"].contains(k));
+        match found.len() {
+            0 => Err("a condition needs one of: all, any, not, version, number, equals, one_of, regex, present, available".into()),
+            1 if combinator && !raw.path.is_empty() => {
+                Err("`path` goes on the conditions inside all/any/not, not on the combinator".into())
+            }
+            1 => Ok(found.remove(0).1),
+            _ => {
+                let keys: Vec<&str> = found.iter().map(|(k, _)| *k).collect();
+                Err(format!(
+                    "a condition takes exactly one of these, found {}: wrap several in `all:`",
+                    keys.join(", ")
+                ))
+            }
+        }
+    }
+}
+
+impl Condition {
+    /// Evaluates against the facts document; `base` is the rule's fact path for this item.
+    pub fn eval(&self, root: &Value, base: &str) -> Result<Truth, EvalError> {
+        match self {
+            Condition::All(items) => {
+                let mut unknown = None;
+                for c in items {
+                    match c.eval(root, base)? {
+                        Truth::False => return Ok(Truth::False),
+                        Truth::Unknown(r) => unknown = unknown.or(Some(r)),
+                        Truth::True => {}
+                    }
+                }
+                Ok(unknown.map_or(Truth::True, Truth::Unknown))
+            }
+            Condition::Any(items) => {
+                let mut unknown = None;
+                for c in items {
+                    match c.eval(root, base)? {
+                        Truth::True => return Ok(Truth::True),
+                        Truth::Unknown(r) => unknown = unknown.or(Some(r)),
+                        Truth::False => {}
+                    }
+                }
+                Ok(unknown.map_or(Truth::False, Truth::Unknown))
+            }
+            Condition::Not(c) => Ok(match c.eval(root, base)? {
+                Truth::True => Truth::False,
+                Truth::False => Truth::True,
+                u @ Truth::Unknown(_) => u,
+            }),
+            Condition::Test { path, matcher } => {
+                let full = join_path(base, path);
+                test(matcher, resolve(root, &full), &full)
+            }
+        }
+    }
+
+    /// Calls `f` with the path and matcher of every test, for load-time checks.
+    pub fn visit_tests<'a>(&'a self, f: &mut dyn FnMut(&'a str, &'a Matcher)) {
+        match self {
+            Condition::All(items) | Condition::Any(items) => {
+                items.iter().for_each(|c| c.visit_tests(f))
+            }
+            Condition::Not(c) => c.visit_tests(f),
+            Condition::Test { path, matcher } => f(path, matcher),
+        }
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn same_type(a: &Value, b: &Value) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+fn test(matcher: &Matcher, found: Resolved<'_>, full: &str) -> Result<Truth, EvalError> {
+    let err = |why: String| EvalError {
+        path: full.to_string(),
+        why,
+    };
+    let value = match (matcher, found) {
+        (Matcher::Available(want), Resolved::Unavailable { .. }) => {
+            return Ok(Truth::from_bool(!*want));
+        }
+        (Matcher::Available(want), Resolved::Missing) => return Ok(Truth::from_bool(!*want)),
+        (Matcher::Available(want), Resolved::Value(_)) => return Ok(Truth::from_bool(*want)),
+        (_, Resolved::Unavailable { path, reason }) => {
+            return Ok(Truth::Unknown(format!("{path} unavailable: {reason}")));
+        }
+        (Matcher::Present(want), Resolved::Missing) => return Ok(Truth::from_bool(!*want)),
+        (Matcher::Present(want), Resolved::Value(v)) => {
+            return Ok(Truth::from_bool(v.is_null() != *want));
+        }
+        (_, Resolved::Missing) => return Err(err("no such fact in the facts document".into())),
+        (_, Resolved::Value(v)) => v,
+    };
+    let truth = match matcher {
+        Matcher::Version(req) => {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                other => {
+                    return Err(err(format!(
+                        "expected a version string, found {}",
+                        type_name(other)
+                    )));
+                }
+            };
+            let v = Version::parse_lenient(&text)
+                .ok_or_else(|| err(format!("no version number in {text:?}")))?;
+            req.matches(&v)
+        }
+        Matcher::Number(cmp) => {
+            let n = value
+                .as_f64()
+                .ok_or_else(|| err(format!("expected a number, found {}", type_name(value))))?;
+            let (_, factor) = field_unit(full);
+            cmp.matches(n * factor)
+        }
+        // null means "not known": it equals nothing, and is no rule error.
+        Matcher::Equals(_) | Matcher::OneOf(_) if value.is_null() => false,
+        Matcher::Equals(want) => {
+            if !same_type(want, value) {
+                return Err(err(format!(
+                    "compared {} with {}",
+                    type_name(value),
+                    type_name(want)
+                )));
+            }
+            want == value
+        }
+        Matcher::OneOf(options) => {
+            if let Some(o) = options.iter().find(|o| !same_type(o, value)) {
+                return Err(err(format!(
+                    "compared {} with {}",
+                    type_name(value),
+                    type_name(o)
+                )));
+            }
+            options.contains(value)
+        }
+        Matcher::Regex(re) => {
+            let s = value
+                .as_str()
+                .ok_or_else(|| err(format!("regex needs a string, found {}", type_name(value))))?;
+            re.is_match(s)
+        }
+        Matcher::Present(_) | Matcher::Available(_) => unreachable!("handled above"),
+    };
+    Ok(Truth::from_bool(truth))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cond(yaml: &str) -> Condition {
+        serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn facts() -> Value {
+        json!({
+            "host": {
+                "kernel": {"release": "3.10.0-1160.el7.x86_64", "wsl": false},
+                "memory": {"total_bytes": 8_000_000_000u64},
+                "glibc": {"unavailable": "no glibc: musl host"},
+                "cpu": {"logical": 2, "quota": null},
+                "disks": [{"name": "vda"}, {"name": "vdb"}]
+            }
+        })
+    }
+
+    fn eval(yaml: &str) -> Result<Truth, EvalError> {
+        cond(yaml).eval(&facts(), "host")
+    }
+
+    #[test]
+    fn matchers() {
+        assert_eq!(
+            eval("{path: kernel.release, version: '< 4.11'}"),
+            Ok(Truth::True)
+        );
+        assert_eq!(
+            eval("{path: kernel.release, regex: 'el7'}"),
+            Ok(Truth::True)
+        );
+        assert_eq!(eval("{path: kernel.wsl, equals: false}"), Ok(Truth::True));
+        assert_eq!(
+            eval("{path: memory.total_bytes, number: '< 16GB'}"),
+            Ok(Truth::True)
+        );
+        assert_eq!(
+            eval("{path: memory.total_bytes, number: '>= 8GB'}"),
+            Ok(Truth::True)
+        );
+        assert_eq!(eval("{path: cpu.logical, one_of: [1, 2]}"), Ok(Truth::True));
+        assert_eq!(eval("{path: cpu.quota, present: false}"), Ok(Truth::True));
+        assert_eq!(eval("{path: cpu.logical, present: true}"), Ok(Truth::True));
+        assert_eq!(eval("{path: cpu.nothing, present: true}"), Ok(Truth::False));
+        assert_eq!(eval("{path: disks.1.name, equals: vdb}"), Ok(Truth::True));
+        assert_eq!(eval("{path: glibc, available: false}"), Ok(Truth::True));
+        assert_eq!(eval("{path: kernel, available: true}"), Ok(Truth::True));
+    }
+
+    #[test]
+    fn unavailable_is_unknown_and_kleene_logic_applies() {
+        let unknown = eval("{path: glibc.version, version: '>= 2.28'}").unwrap();
+        assert_eq!(
+            unknown,
+            Truth::Unknown("host.glibc unavailable: no glibc: musl host".into())
+        );
+        // any: one true branch decides; all: one false branch decides.
+        let any =
+            "{any: [{path: glibc.version, version: '< 2.28'}, {path: cpu.logical, number: '< 4'}]}";
+        assert_eq!(eval(any), Ok(Truth::True));
+        let all =
+            "{all: [{path: glibc.version, version: '< 2.28'}, {path: cpu.logical, number: '> 4'}]}";
+        assert_eq!(eval(all), Ok(Truth::False));
+        let all_unknown =
+            "{all: [{path: glibc.version, version: '< 2.28'}, {path: cpu.logical, number: '< 4'}]}";
+        assert!(matches!(eval(all_unknown), Ok(Truth::Unknown(_))));
+        assert!(matches!(
+            eval("{not: {path: glibc.version, version: '< 2'}}"),
+            Ok(Truth::Unknown(_))
+        ));
+        assert_eq!(
+            eval("{not: {path: cpu.logical, number: '< 4'}}"),
+            Ok(Truth::False)
+        );
+    }
+
+    #[test]
+    fn type_mismatches_are_rule_errors() {
+        assert!(eval("{path: cpu.logical, equals: '2'}").is_err());
+        assert!(eval("{path: kernel.release, number: '< 4'}").is_err());
+        assert!(eval("{path: kernel.wsl, regex: 'x'}").is_err());
+        assert!(eval("{path: nowhere, equals: 1}").is_err());
+        assert!(eval("{path: kernel.wsl, version: '< 4'}").is_err());
+    }
+
+    #[test]
+    fn malformed_conditions_are_rejected() {
+        for bad in [
+            "{path: a}",
+            "{path: a, equals: 1, regex: b}",
+            "{path: a, version: '>= x'}",
+            "{path: a, number: '16GB'}",
+            "{path: a, regex: '('}",
+            "{path: a, all: [{path: b, equals: 1}]}",
+            "{path: a, bogus: 1}",
+        ] {
+            assert!(serde_saphyr::from_str::<Condition>(bad).is_err(), "{bad}");
+        }
+    }
+}

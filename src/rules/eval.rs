@@ -1,0 +1,289 @@
+//! Evaluation: facts document + rules + profile + waivers → results. Pure: no I/O, no clock
+//! (today's date is passed in), so fixtures pin every verdict.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use time::Date;
+
+use super::condition::{Resolved, Truth, resolve};
+use super::{Profile, Rule, RuleSet, Verdict};
+use crate::config::Waiver;
+use crate::report::{AppliedWaiver, RuleResult, Status};
+
+/// What evaluation needs besides the facts.
+#[derive(Debug, Clone)]
+pub struct EvalContext<'a> {
+    pub profile: Profile,
+    pub waivers: &'a [Waiver],
+    /// The date waivers are judged against.
+    pub today: Date,
+}
+
+/// Evaluates every rule in order.
+pub fn evaluate(set: &RuleSet, facts: &Value, ctx: &EvalContext<'_>) -> Vec<RuleResult> {
+    let mut done: HashMap<String, (Status, String)> = HashMap::new();
+    let mut results = Vec::with_capacity(set.len());
+    for rule in set.rules() {
+        let result = evaluate_rule(rule, facts, ctx, &done);
+        // A waived prerequisite still failed: dependants must not pretend otherwise.
+        let effective = result.waiver.as_ref().map_or(result.status, |w| w.status);
+        done.insert(rule.id.clone(), (effective, result.message.clone()));
+        results.push(result);
+    }
+    results
+}
+
+fn evaluate_rule(
+    rule: &Rule,
+    facts: &Value,
+    ctx: &EvalContext<'_>,
+    done: &HashMap<String, (Status, String)>,
+) -> RuleResult {
+    let mut result = RuleResult {
+        id: rule.id.clone(),
+        title: rule.title.clone(),
+        status: Status::Error,
+        observed: None,
+        expected: rule.expected.clone(),
+        message: String::new(),
+        remedy: rule.remedy.clone(),
+        doc: rule.doc.clone(),
+        waiver: None,
+    };
+    if !rule.profiles.contains(&ctx.profile) {
+        result.status = Status::Skip;
+        result.message = format!("not in profile {}", ctx.profile);
+        return result;
+    }
+    for req in &rule.requires {
+        if let Some((status, message)) = done.get(req)
+            && matches!(status, Status::Fail | Status::Error | Status::Skip)
+        {
+            result.status = Status::Skip;
+            result.message = format!("prerequisite {req} is {}: {message}", status.as_str());
+            return result;
+        }
+    }
+
+    let items: Vec<String> = match resolve(facts, &rule.fact) {
+        Resolved::Unavailable { path, reason } => {
+            result.message = format!("{path} unavailable: {reason}");
+            return apply_waiver(result, ctx);
+        }
+        Resolved::Missing => {
+            result.message = format!("fact {} is not in the facts document", rule.fact);
+            return apply_waiver(result, ctx);
+        }
+        Resolved::Value(Value::Array(list)) if rule.each => {
+            if list.is_empty() {
+                result.message = format!("{} lists nothing to judge", rule.fact);
+                return apply_waiver(result, ctx);
+            }
+            (0..list.len())
+                .map(|i| format!("{}.{i}", rule.fact))
+                .collect()
+        }
+        Resolved::Value(_) if rule.each => {
+            result.message = format!("{} is not a list, but the rule says `each`", rule.fact);
+            return apply_waiver(result, ctx);
+        }
+        Resolved::Value(_) => vec![rule.fact.clone()],
+    };
+
+    let mut worst = Status::Pass;
+    let mut messages = Vec::new();
+    let mut observed = Vec::new();
+    for base in &items {
+        let (status, message) = judge(rule, facts, base);
+        worst = worst.max(status);
+        messages.push(message);
+        if let Some(t) = &rule.observed {
+            observed.push(t.render(facts, base));
+        }
+    }
+    result.status = worst;
+    result.message = messages.join("; ");
+    result.observed = (!observed.is_empty()).then(|| observed.join("; "));
+    apply_waiver(result, ctx)
+}
+
+/// Walks the outcomes for one item: first match wins; an undecidable condition is an error.
+fn judge(rule: &Rule, facts: &Value, base: &str) -> (Status, String) {
+    for outcome in &rule.outcomes {
+        let outcome = &outcome.value;
+        let truth = match &outcome.when {
+            None => Truth::True,
+            Some(cond) => match cond.eval(facts, base) {
+                Ok(t) => t,
+                Err(e) => return (Status::Error, format!("rule error: {e}")),
+            },
+        };
+        match truth {
+            Truth::True => {
+                let status = match outcome.status {
+                    Verdict::Pass => Status::Pass,
+                    Verdict::Warn => Status::Warn,
+                    Verdict::Fail => Status::Fail,
+                };
+                return (status, outcome.message.render(facts, base));
+            }
+            Truth::False => continue,
+            Truth::Unknown(reason) => return (Status::Error, format!("cannot decide: {reason}")),
+        }
+    }
+    (
+        Status::Error,
+        format!(
+            "no outcome matched; rule {} needs a last outcome without `when`",
+            rule.id
+        ),
+    )
+}
+
+fn apply_waiver(mut result: RuleResult, ctx: &EvalContext<'_>) -> RuleResult {
+    if !matches!(result.status, Status::Fail | Status::Warn | Status::Error) {
+        return result;
+    }
+    let Some(waiver) = ctx.waivers.iter().find(|w| w.id == result.id) else {
+        return result;
+    };
+    if waiver.expires < ctx.today {
+        result.message = format!("{} (waiver expired on {})", result.message, waiver.expires);
+        return result;
+    }
+    result.waiver = Some(AppliedWaiver {
+        reason: waiver.reason.clone(),
+        expires: waiver.expires.to_string(),
+        status: result.status,
+    });
+    result.message = format!(
+        "waived until {} ({}): {}",
+        waiver.expires, waiver.reason, result.message
+    );
+    result.status = Status::Waived;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use time::macros::date;
+
+    const RULES: &str = r#"
+rules:
+  - id: t.base
+    title: base
+    fact: host.a
+    outcomes:
+      - {status: fail, when: {path: n, number: "< 4"}, message: "n is {{n}}"}
+      - {status: pass, message: ok}
+  - id: t.dep
+    title: dependent
+    fact: host.b
+    requires: [t.base]
+    outcomes:
+      - {status: pass, message: ok}
+  - id: t.prod
+    title: production only
+    fact: host.a
+    profiles: [production]
+    outcomes:
+      - {status: warn, message: "always warns"}
+  - id: t.each
+    title: each
+    fact: host.list
+    each: true
+    observed: "{{name}}"
+    outcomes:
+      - {status: fail, when: {path: big, equals: false}, message: "{{name}} small"}
+      - {status: pass, message: "{{name}} ok"}
+  - id: t.unavail
+    title: unavailable
+    fact: host.gone.version
+    outcomes:
+      - {status: pass, message: never}
+  - id: t.nomatch
+    title: no match
+    fact: host.a
+    outcomes:
+      - {status: fail, when: {path: n, number: "> 100"}, message: never}
+"#;
+
+    fn run(facts: Value, profile: Profile, waivers: &[Waiver]) -> HashMap<String, RuleResult> {
+        let set = RuleSet::from_yaml("t.yaml", RULES).unwrap();
+        let ctx = EvalContext {
+            profile,
+            waivers,
+            today: date!(2026 - 11 - 25),
+        };
+        evaluate(&set, &facts, &ctx)
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect()
+    }
+
+    fn facts(n: i64) -> Value {
+        json!({"host": {
+            "a": {"n": n}, "b": {},
+            "list": [{"name": "x", "big": true}, {"name": "y", "big": false}],
+            "gone": {"unavailable": "permission denied"}
+        }})
+    }
+
+    #[test]
+    fn statuses() {
+        let r = run(facts(2), Profile::Production, &[]);
+        assert_eq!(r["t.base"].status, Status::Fail);
+        assert_eq!(r["t.base"].message, "n is 2");
+        assert_eq!(r["t.dep"].status, Status::Skip);
+        assert_eq!(r["t.dep"].message, "prerequisite t.base is fail: n is 2");
+        assert_eq!(r["t.prod"].status, Status::Warn);
+        assert_eq!(r["t.each"].status, Status::Fail);
+        assert_eq!(r["t.each"].message, "x ok; y small");
+        assert_eq!(r["t.each"].observed.as_deref(), Some("x; y"));
+        assert_eq!(r["t.unavail"].status, Status::Error);
+        assert_eq!(
+            r["t.unavail"].message,
+            "host.gone unavailable: permission denied"
+        );
+        assert_eq!(r["t.nomatch"].status, Status::Error);
+
+        let r = run(facts(8), Profile::Development, &[]);
+        assert_eq!(r["t.base"].status, Status::Pass);
+        assert_eq!(r["t.dep"].status, Status::Pass);
+        assert_eq!(r["t.prod"].status, Status::Skip);
+        assert_eq!(r["t.prod"].message, "not in profile development");
+    }
+
+    #[test]
+    fn waivers_hold_until_expiry() {
+        let waivers = [
+            Waiver {
+                id: "t.base".into(),
+                reason: "new disks ordered".into(),
+                expires: date!(2026 - 11 - 25),
+            },
+            Waiver {
+                id: "t.prod".into(),
+                reason: "old".into(),
+                expires: date!(2026 - 11 - 24),
+            },
+        ];
+        let r = run(facts(2), Profile::Production, &waivers);
+        assert_eq!(r["t.base"].status, Status::Waived);
+        assert_eq!(r["t.base"].waiver.as_ref().unwrap().status, Status::Fail);
+        // The dependant still sees the real failure behind the waiver.
+        assert_eq!(r["t.dep"].status, Status::Skip);
+        assert_eq!(r["t.prod"].status, Status::Warn);
+        assert!(
+            r["t.prod"]
+                .message
+                .ends_with("(waiver expired on 2026-11-24)")
+        );
+        // A waiver never turns a pass into anything else.
+        let r = run(facts(8), Profile::Production, &waivers);
+        assert_eq!(r["t.base"].status, Status::Pass);
+    }
+}

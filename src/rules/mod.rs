@@ -1,0 +1,386 @@
+//! Rules: data that judges facts.
+//!
+//! Rules are YAML (`rules/onprem.yaml` is embedded as the default set). Each rule reads one fact
+//! and walks an ordered list of outcomes; the first whose `when` holds gives the status and
+//! message. Evaluation (`eval`) is a pure function of the facts document, so every rule can be
+//! tested from a fixture without any service.
+
+pub mod condition;
+pub mod eval;
+pub mod quantity;
+pub mod template;
+pub mod version;
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use condition::{Condition, Matcher, join_path};
+use quantity::{Dimension, field_unit};
+use template::Template;
+
+/// The default rule set, compiled into the binary.
+pub const EMBEDDED_RULES: &str = include_str!("../../rules/onprem.yaml");
+/// The name the embedded set is reported under in errors.
+pub const EMBEDDED_NAME: &str = "<embedded>/rules/onprem.yaml";
+
+/// Which kind of installation the checks are for.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// A production host: sizing and database placement rules apply.
+    Production,
+    /// A developer or test host: sizing and placement rules are skipped.
+    Development,
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Profile::Production => "production",
+            Profile::Development => "development",
+        })
+    }
+}
+
+/// The statuses a rule's outcome can give (the others — skip, error, waived — come from
+/// evaluation, not from rule authors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Warn,
+    Fail,
+}
+
+/// One entry of a rule's ordered outcome list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outcome {
+    pub status: Verdict,
+    /// Absent: always matches (the usual last entry).
+    pub when: Option<Condition>,
+    pub message: Template,
+}
+
+/// A rule as written in YAML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Stable dotted ID that users cite, waive and alert on.
+    pub id: String,
+    pub title: String,
+    /// Dotted path of the fact the rule reads (`host.kernel`).
+    pub fact: String,
+    /// The fact is a list: judge each item, report the worst.
+    #[serde(default)]
+    pub each: bool,
+    /// What was seen, for the report's `observed` column.
+    pub observed: Option<Template>,
+    /// What is required, in words, for the report's `expected` column.
+    pub expected: Option<String>,
+    pub outcomes: Vec<Spanned<Outcome>>,
+    pub remedy: Option<String>,
+    /// Where the requirement is documented.
+    pub doc: Option<String>,
+    #[serde(default = "all_profiles")]
+    pub profiles: Vec<Profile>,
+    /// Rules that must not have failed for this one to be meaningful; if one did, this rule
+    /// is `skip` with that reason. They must be defined earlier in the set.
+    #[serde(default)]
+    pub requires: Vec<String>,
+}
+
+fn all_profiles() -> Vec<Profile> {
+    vec![Profile::Production, Profile::Development]
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    rules: Vec<Spanned<Rule>>,
+}
+
+/// A rules or config file problem, located in its source.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{source_name}:{line}:{column}: {message}")]
+pub struct LocatedError {
+    pub source_name: String,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+impl LocatedError {
+    /// Builds an error from a serde-saphyr parse failure.
+    pub fn from_yaml(source_name: &str, err: &serde_saphyr::Error) -> LocatedError {
+        let (line, column) = err
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        LocatedError {
+            source_name: source_name.to_string(),
+            line,
+            column,
+            message: yaml_message(err),
+        }
+    }
+
+    /// Builds an error at a known location.
+    pub fn at(source_name: &str, loc: &serde_saphyr::Location, message: impl Into<String>) -> Self {
+        LocatedError {
+            source_name: source_name.to_string(),
+            line: loc.line(),
+            column: loc.column(),
+            message: message.into(),
+        }
+    }
+}
+
+/// serde-saphyr's Display renders a source snippet over several lines; the first line is the
+/// message an operator needs next to our own `file:line:col`.
+fn yaml_message(err: &serde_saphyr::Error) -> String {
+    let text = err.to_string();
+    let mut msg = text.lines().next().unwrap_or("invalid YAML").trim();
+    msg = msg.strip_prefix("error:").map_or(msg, str::trim_start);
+    // Drop the library's own "line X column Y:" — ours is in front already.
+    if let Some(rest) = msg.strip_prefix("line ")
+        && let Some((_, after)) = rest.split_once(": ")
+    {
+        msg = after;
+    }
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Where a rule came from, for located errors and `preflight explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub source_name: String,
+    pub line: u64,
+    pub column: u64,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.source_name, self.line, self.column)
+    }
+}
+
+/// An ordered, validated set of rules.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    rules: Vec<(Rule, Origin)>,
+}
+
+impl RuleSet {
+    /// The default rules compiled into the binary.
+    pub fn embedded() -> Result<RuleSet, LocatedError> {
+        RuleSet::from_yaml(EMBEDDED_NAME, EMBEDDED_RULES)
+    }
+
+    /// Parses and validates one rules file.
+    pub fn from_yaml(source_name: &str, text: &str) -> Result<RuleSet, LocatedError> {
+        let file: RuleFile =
+            serde_saphyr::from_str(text).map_err(|e| LocatedError::from_yaml(source_name, &e))?;
+        let mut set = RuleSet::default();
+        let mut seen = HashSet::new();
+        for spanned in file.rules {
+            let loc = spanned.referenced;
+            let origin = Origin {
+                source_name: source_name.to_string(),
+                line: loc.line(),
+                column: loc.column(),
+            };
+            let rule = spanned.value;
+            if !seen.insert(rule.id.clone()) {
+                return Err(LocatedError::at(
+                    source_name,
+                    &loc,
+                    format!("rule {:?} is defined twice in this file", rule.id),
+                ));
+            }
+            check_rule(&rule).map_err(|m| LocatedError::at(source_name, &loc, m))?;
+            set.rules.push((rule, origin));
+        }
+        set.check_requires()?;
+        Ok(set)
+    }
+
+    /// Adds the rules of `other`; a rule with an existing ID replaces it in place.
+    pub fn merge(&mut self, other: RuleSet) -> Result<(), LocatedError> {
+        for (rule, origin) in other.rules {
+            match self.rules.iter_mut().find(|(r, _)| r.id == rule.id) {
+                Some(slot) => *slot = (rule, origin),
+                None => self.rules.push((rule, origin)),
+            }
+        }
+        self.check_requires()
+    }
+
+    fn check_requires(&self) -> Result<(), LocatedError> {
+        let mut earlier: HashSet<&str> = HashSet::new();
+        let all: HashSet<&str> = self.rules.iter().map(|(r, _)| r.id.as_str()).collect();
+        for (rule, origin) in &self.rules {
+            for req in &rule.requires {
+                if !earlier.contains(req.as_str()) {
+                    let why = if all.contains(req.as_str()) {
+                        "is defined after it; prerequisites must come first"
+                    } else {
+                        "is not a known rule"
+                    };
+                    return Err(LocatedError {
+                        source_name: origin.source_name.clone(),
+                        line: origin.line,
+                        column: origin.column,
+                        message: format!("rule {:?} requires {req:?}, which {why}", rule.id),
+                    });
+                }
+            }
+            earlier.insert(&rule.id);
+        }
+        Ok(())
+    }
+
+    /// The rules in evaluation order.
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.iter().map(|(r, _)| r)
+    }
+
+    /// A rule and where it was defined.
+    pub fn get(&self, id: &str) -> Option<(&Rule, &Origin)> {
+        self.rules
+            .iter()
+            .find(|(r, _)| r.id == id)
+            .map(|(r, o)| (r, o))
+    }
+
+    /// Whether a rule with this ID exists.
+    pub fn contains(&self, id: &str) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether the set has no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
+
+/// Load-time checks that serde cannot express.
+fn check_rule(rule: &Rule) -> Result<(), String> {
+    let id_ok = rule.id.split('.').count() >= 2
+        && rule.id.split('.').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        });
+    if !id_ok {
+        return Err(format!(
+            "rule id {:?} must be dotted lowercase words (e.g. host.kernel)",
+            rule.id
+        ));
+    }
+    if rule.fact.trim().is_empty() {
+        return Err(format!("rule {:?} has an empty `fact`", rule.id));
+    }
+    if rule.outcomes.is_empty() {
+        return Err(format!("rule {:?} has no outcomes", rule.id));
+    }
+    let mut problem = None;
+    for outcome in &rule.outcomes {
+        if let Some(when) = &outcome.value.when {
+            when.visit_tests(&mut |path, matcher| {
+                if let Matcher::Number(cmp) = matcher {
+                    let full = join_path(&rule.fact, path);
+                    let (dim, _) = field_unit(&full);
+                    let ok = dim == cmp.dimension
+                        || (cmp.dimension == Dimension::Plain && dim == Dimension::Plain);
+                    if !ok && problem.is_none() {
+                        problem = Some(format!(
+                            "rule {:?}: {full} is {dim} but the condition {:?} is {}",
+                            rule.id,
+                            cmp.to_string(),
+                            cmp.dimension
+                        ));
+                    }
+                }
+            });
+        }
+    }
+    problem.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_rules_load() {
+        let set = RuleSet::embedded().unwrap_or_else(|e| panic!("{e}"));
+        for id in [
+            "host.kernel",
+            "host.glibc",
+            "host.libseccomp",
+            "host.platform",
+            "host.cpu",
+            "host.memory",
+            "host.disk.size",
+            "host.disk.ssd",
+        ] {
+            assert!(set.contains(id), "{id} missing");
+        }
+    }
+
+    #[test]
+    fn located_errors() {
+        let bad = "rules:\n  - id: host.x\n    title: t\n    fact: host.cpu\n    outcomes:\n      - status: fail\n        when: {path: logical, number: '< 4GB'}\n        message: m\n";
+        let err = RuleSet::from_yaml("r.yaml", bad).unwrap_err();
+        assert_eq!((err.source_name.as_str(), err.line), ("r.yaml", 2), "{err}");
+        assert!(err.message.contains("is a plain number"), "{err}");
+
+        let bad = "rules:\n  - id: host.x\n    title: t\n    fact: host.cpu\n    outcomes:\n      - status: maybe\n        message: m\n";
+        let err = RuleSet::from_yaml("r.yaml", bad).unwrap_err();
+        assert_eq!(err.line, 6, "{err}");
+
+        let bad = "rules:\n  - id: Host\n    title: t\n    fact: host.cpu\n    outcomes:\n      - status: pass\n        message: m\n";
+        assert!(
+            RuleSet::from_yaml("r.yaml", bad)
+                .unwrap_err()
+                .message
+                .contains("dotted")
+        );
+
+        let bad = "rules:\n  - id: host.x\n    title: t\n    fact: host.cpu\n    requires: [host.y]\n    outcomes:\n      - status: pass\n        message: m\n";
+        assert!(
+            RuleSet::from_yaml("r.yaml", bad)
+                .unwrap_err()
+                .message
+                .contains("not a known rule")
+        );
+    }
+
+    #[test]
+    fn merge_overrides_by_id() {
+        let mut set = RuleSet::embedded().unwrap();
+        let n = set.len();
+        let extra = "rules:\n  - id: host.cpu\n    title: overridden\n    fact: host.cpu\n    outcomes:\n      - status: pass\n        message: m\n  - id: site.extra\n    title: t\n    fact: host.cpu\n    outcomes:\n      - status: pass\n        message: m\n";
+        set.merge(RuleSet::from_yaml("site.yaml", extra).unwrap())
+            .unwrap();
+        assert_eq!(set.len(), n + 1);
+        let (rule, origin) = set.get("host.cpu").unwrap();
+        assert_eq!(rule.title, "overridden");
+        assert_eq!(origin.source_name, "site.yaml");
+    }
+}

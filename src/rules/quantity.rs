@@ -1,0 +1,247 @@
+//! Numbers with units in rule conditions (`>= 250GB`, `< 16GiB`, `<= 5ms`).
+//!
+//! Facts store plain numbers in a base unit named by the field's suffix (`size_bytes`,
+//! `p50_us`), so a rule never has to know the scale of a fact: the condition says `250GB`,
+//! the field says bytes, and the two are checked to be the same kind of quantity when the
+//! rules are loaded, not when a host happens to hit the rule.
+
+use std::fmt;
+
+/// What a number measures. Conditions and fact fields must agree on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    /// A plain count or ratio.
+    Plain,
+    /// Bytes (base unit: byte).
+    Bytes,
+    /// Time (base unit: microsecond).
+    Duration,
+}
+
+impl fmt::Display for Dimension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dimension::Plain => "a plain number",
+            Dimension::Bytes => "a size in bytes",
+            Dimension::Duration => "a duration",
+        })
+    }
+}
+
+/// The dimension and the factor to base units of a fact field, from its name's suffix.
+pub fn field_unit(field: &str) -> (Dimension, f64) {
+    let last = field.rsplit('.').next().unwrap_or(field);
+    if last.ends_with("_bytes") {
+        (Dimension::Bytes, 1.0)
+    } else if last.ends_with("_us") {
+        (Dimension::Duration, 1.0)
+    } else if last.ends_with("_ms") {
+        (Dimension::Duration, 1_000.0)
+    } else if last.ends_with("_seconds") || last.ends_with("_s") {
+        (Dimension::Duration, 1_000_000.0)
+    } else {
+        (Dimension::Plain, 1.0)
+    }
+}
+
+fn unit_factor(unit: &str) -> Option<(Dimension, f64)> {
+    const K: f64 = 1024.0;
+    Some(match unit {
+        "" => (Dimension::Plain, 1.0),
+        "B" => (Dimension::Bytes, 1.0),
+        "kB" | "KB" => (Dimension::Bytes, 1e3),
+        "MB" => (Dimension::Bytes, 1e6),
+        "GB" => (Dimension::Bytes, 1e9),
+        "TB" => (Dimension::Bytes, 1e12),
+        "KiB" => (Dimension::Bytes, K),
+        "MiB" => (Dimension::Bytes, K * K),
+        "GiB" => (Dimension::Bytes, K * K * K),
+        "TiB" => (Dimension::Bytes, K * K * K * K),
+        "ns" => (Dimension::Duration, 1e-3),
+        "us" | "µs" => (Dimension::Duration, 1.0),
+        "ms" => (Dimension::Duration, 1e3),
+        "s" => (Dimension::Duration, 1e6),
+        "min" => (Dimension::Duration, 60e6),
+        _ => return None,
+    })
+}
+
+/// A comparison operator for numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+/// A numeric comparison such as `>= 250GB`, held in base units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NumberCmp {
+    pub op: CmpOp,
+    /// The threshold in base units.
+    pub value: f64,
+    pub dimension: Dimension,
+    text: String,
+}
+
+/// Why a numeric comparison could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid number comparison {text:?}: {why}")]
+pub struct NumberCmpError {
+    text: String,
+    why: String,
+}
+
+impl NumberCmp {
+    /// Parses `OP NUMBER[UNIT]`; the operator is required so a rule always reads as a sentence.
+    pub fn parse(text: &str) -> Result<NumberCmp, NumberCmpError> {
+        let err = |why: &str| NumberCmpError {
+            text: text.to_string(),
+            why: why.to_string(),
+        };
+        let t = text.trim();
+        let ops = [
+            (">=", CmpOp::Ge),
+            ("<=", CmpOp::Le),
+            ("!=", CmpOp::Ne),
+            ("==", CmpOp::Eq),
+            (">", CmpOp::Gt),
+            ("<", CmpOp::Lt),
+            ("=", CmpOp::Eq),
+        ];
+        let (op, rest) = ops
+            .iter()
+            .find_map(|(sym, op)| t.strip_prefix(sym).map(|r| (*op, r.trim())))
+            .ok_or_else(|| err("must start with one of < <= > >= = !="))?;
+        let split = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
+            .unwrap_or(rest.len());
+        let (num, unit) = rest.split_at(split);
+        let num: f64 = num
+            .replace('_', "")
+            .parse()
+            .map_err(|_| err("no number after the operator"))?;
+        let (dimension, factor) = unit_factor(unit.trim())
+            .ok_or_else(|| err("unknown unit (B, KB…TB, KiB…TiB, ns, us, ms, s, min)"))?;
+        Ok(NumberCmp {
+            op,
+            value: num * factor,
+            dimension,
+            text: t.to_string(),
+        })
+    }
+
+    /// Compares a value already scaled to base units.
+    pub fn matches(&self, observed: f64) -> bool {
+        match self.op {
+            CmpOp::Lt => observed < self.value,
+            CmpOp::Le => observed <= self.value,
+            CmpOp::Gt => observed > self.value,
+            CmpOp::Ge => observed >= self.value,
+            CmpOp::Eq => observed == self.value,
+            CmpOp::Ne => observed != self.value,
+        }
+    }
+}
+
+impl fmt::Display for NumberCmp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Renders bytes for people: the decimal figure vendors document, and the binary one `free`
+/// and `df -h` show, so neither reader has to convert.
+pub fn format_bytes(bytes: f64) -> String {
+    let gb = bytes / 1e9;
+    let gib = bytes / 1024f64.powi(3);
+    if gb >= 1.0 {
+        format!("{gb:.1} GB ({gib:.1} GiB)")
+    } else {
+        let mb = bytes / 1e6;
+        format!("{mb:.1} MB")
+    }
+}
+
+/// Renders microseconds as ms with µs precision, or µs when small.
+pub fn format_duration_us(us: f64) -> String {
+    if us >= 1_000_000.0 {
+        format!("{:.2} s", us / 1e6)
+    } else if us >= 1_000.0 {
+        format!("{:.3} ms", us / 1e3)
+    } else {
+        format!("{us:.0} µs")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units() {
+        let c = NumberCmp::parse(">= 250GB").unwrap();
+        assert_eq!(
+            (c.op, c.value, c.dimension),
+            (CmpOp::Ge, 250e9, Dimension::Bytes)
+        );
+        let c = NumberCmp::parse("<16GiB").unwrap();
+        assert_eq!(c.value, 16.0 * 1024.0 * 1024.0 * 1024.0);
+        let c = NumberCmp::parse("<= 5ms").unwrap();
+        assert_eq!((c.value, c.dimension), (5000.0, Dimension::Duration));
+        let c = NumberCmp::parse("< 4").unwrap();
+        assert_eq!(
+            (c.op, c.value, c.dimension),
+            (CmpOp::Lt, 4.0, Dimension::Plain)
+        );
+        let c = NumberCmp::parse("> 0.5 s").unwrap();
+        assert_eq!(c.value, 500_000.0);
+        let c = NumberCmp::parse("> 1_000").unwrap();
+        assert_eq!(c.value, 1000.0);
+        assert_eq!(NumberCmp::parse("!= 250 µs").unwrap().value, 250.0);
+    }
+
+    #[test]
+    fn rejects_bad() {
+        for bad in ["250GB", ">= GB", ">= 12 parsecs", "", ">=", "< 1.2.3"] {
+            assert!(NumberCmp::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn compares() {
+        let c = NumberCmp::parse(">= 16GB").unwrap();
+        // 16 GiB of RAM less 500 MiB kernel reservation is still ≥ 16 GB.
+        assert!(c.matches(16.0 * 1024f64.powi(3) - 500.0 * 1024f64.powi(2)));
+        assert!(!c.matches(15.9e9));
+        assert!(NumberCmp::parse("< 4").unwrap().matches(2.0));
+        assert!(NumberCmp::parse("= 4").unwrap().matches(4.0));
+        assert!(NumberCmp::parse("!= 4").unwrap().matches(3.0));
+        assert!(NumberCmp::parse("<= 4").unwrap().matches(4.0));
+        assert!(NumberCmp::parse("> 4").unwrap().matches(4.5));
+    }
+
+    #[test]
+    fn field_units_follow_suffix() {
+        assert_eq!(
+            field_unit("host.memory.total_bytes"),
+            (Dimension::Bytes, 1.0)
+        );
+        assert_eq!(field_unit("latency.p95_us"), (Dimension::Duration, 1.0));
+        assert_eq!(field_unit("connect_ms"), (Dimension::Duration, 1000.0));
+        assert_eq!(field_unit("uptime_seconds"), (Dimension::Duration, 1e6));
+        assert_eq!(field_unit("cpu.logical"), (Dimension::Plain, 1.0));
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(format_bytes(270e9), "270.0 GB (251.5 GiB)");
+        assert_eq!(format_bytes(5e6), "5.0 MB");
+        assert_eq!(format_duration_us(350.4), "350 µs");
+        assert_eq!(format_duration_us(1234.0), "1.234 ms");
+        assert_eq!(format_duration_us(2_500_000.0), "2.50 s");
+    }
+}

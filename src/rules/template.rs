@@ -1,0 +1,181 @@
+//! Message templates: text with `{{path}}` placeholders filled from the facts.
+//!
+//! A placeholder path is relative to the rule's fact (`{{release}}`); a leading `$` makes it
+//! absolute (`{{$host.kernel.release}}`). Values are rendered for people by the field's unit
+//! suffix (`*_bytes` as GB and GiB, `*_us` as ms), unless `|raw` follows the path.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::condition::{Resolved, join_path, resolve};
+use super::quantity::{Dimension, field_unit, format_bytes, format_duration_us};
+
+#[derive(Debug, Clone, PartialEq)]
+enum Piece {
+    Text(String),
+    Field {
+        path: String,
+        absolute: bool,
+        raw: bool,
+    },
+}
+
+/// A parsed template.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Template {
+    pieces: Vec<Piece>,
+    source: String,
+}
+
+impl TryFrom<String> for Template {
+    type Error = String;
+
+    fn try_from(source: String) -> Result<Self, Self::Error> {
+        let mut pieces = Vec::new();
+        let mut rest = source.as_str();
+        while let Some(open) = rest.find("{{") {
+            if open > 0 {
+                pieces.push(Piece::Text(rest[..open].to_string()));
+            }
+            let after = &rest[open + 2..];
+            let close = after
+                .find("}}")
+                .ok_or_else(|| format!("unclosed `{{{{` in template {source:?}"))?;
+            let inner = after[..close].trim();
+            let (path, filter) = match inner.split_once('|') {
+                Some((p, f)) => (p.trim(), Some(f.trim())),
+                None => (inner, None),
+            };
+            let raw = match filter {
+                None => false,
+                Some("raw") => true,
+                Some(other) => {
+                    return Err(format!("unknown template filter {other:?} (only `raw`)"));
+                }
+            };
+            let (path, absolute) = match path.strip_prefix('$') {
+                Some(p) => (p, true),
+                None => (path, false),
+            };
+            if path.contains(char::is_whitespace) {
+                return Err(format!("placeholder {inner:?} is not a fact path"));
+            }
+            pieces.push(Piece::Field {
+                path: path.to_string(),
+                absolute,
+                raw,
+            });
+            rest = &after[close + 2..];
+        }
+        if !rest.is_empty() {
+            pieces.push(Piece::Text(rest.to_string()));
+        }
+        Ok(Template { pieces, source })
+    }
+}
+
+impl Template {
+    /// Fills the placeholders; `base` is the rule's fact path for the current item.
+    pub fn render(&self, root: &Value, base: &str) -> String {
+        let mut out = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Field {
+                    path,
+                    absolute,
+                    raw,
+                } => {
+                    let full = if *absolute {
+                        path.clone()
+                    } else {
+                        join_path(base, path)
+                    };
+                    out.push_str(&render_value(resolve(root, &full), &full, *raw));
+                }
+            }
+        }
+        out
+    }
+
+    /// The template as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+/// Renders one resolved value for a message.
+pub fn render_value(found: Resolved<'_>, full_path: &str, raw: bool) -> String {
+    match found {
+        Resolved::Missing => "—".to_string(),
+        Resolved::Unavailable { reason, .. } => format!("unavailable ({reason})"),
+        Resolved::Value(v) => match v {
+            Value::Null => "none".to_string(),
+            Value::String(s) => s.clone(),
+            Value::Number(n) if !raw => {
+                let f = n.as_f64().unwrap_or(0.0);
+                match field_unit(full_path) {
+                    (Dimension::Bytes, factor) => format_bytes(f * factor),
+                    (Dimension::Duration, factor) => format_duration_us(f * factor),
+                    // `2.0` CPUs reads as 2.
+                    (Dimension::Plain, _) if f.fract() == 0.0 && f.abs() < 1e15 => {
+                        format!("{f:.0}")
+                    }
+                    (Dimension::Plain, _) => n.to_string(),
+                }
+            }
+            Value::Array(items) => items
+                .iter()
+                .map(|i| render_value(Resolved::Value(i), "", raw))
+                .collect::<Vec<_>>()
+                .join(", "),
+            other => other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn t(s: &str) -> Template {
+        Template::try_from(s.to_string()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn renders_fields_with_units() {
+        let facts = json!({"host": {
+            "memory": {"total_bytes": 25_276_510_208u64},
+            "kernel": {"release": "6.1.0"},
+            "glibc": {"unavailable": "not found"},
+            "disk": {"p50_us": 350.0, "paths": ["/", "/var/lib/docker"]}
+        }});
+        assert_eq!(
+            t("RAM {{memory.total_bytes}} on {{$host.kernel.release}}").render(&facts, "host"),
+            "RAM 25.3 GB (23.5 GiB) on 6.1.0"
+        );
+        assert_eq!(
+            t("{{memory.total_bytes|raw}}").render(&facts, "host"),
+            "25276510208"
+        );
+        assert_eq!(
+            t("{{glibc.version}}").render(&facts, "host"),
+            "unavailable (not found)"
+        );
+        assert_eq!(t("{{nothing}}!").render(&facts, "host"), "—!");
+        assert_eq!(
+            t("{{disk.p50_us}} at {{disk.paths}}").render(&facts, "host"),
+            "350 µs at /, /var/lib/docker"
+        );
+        assert_eq!(t("plain").render(&facts, "host"), "plain");
+    }
+
+    #[test]
+    fn rejects_bad_templates() {
+        assert!(Template::try_from("{{open".to_string()).is_err());
+        assert!(Template::try_from("{{a|upper}}".to_string()).is_err());
+        assert!(Template::try_from("{{a b}}".to_string()).is_err());
+    }
+}
