@@ -6,7 +6,6 @@
 //! and a measured latency (see [`super::probe`]). A path that does not exist yet is judged by
 //! the filesystem it would be created on, and the document says so.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -285,30 +284,42 @@ pub fn gather(
         .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
     let mounts = parse_mountinfo(&mountinfo);
     let sys = Path::new("/sys");
-    // Group paths by the device number of the filesystem that holds them, in the order given.
-    let mut groups: BTreeMap<u64, (usize, PathBuf, Vec<PathFacts>)> = BTreeMap::new();
+    // Group paths by the filesystem that holds them (its device number), in the order given.
+    struct Group {
+        dev: u64,
+        dir: PathBuf,
+        paths: Vec<PathFacts>,
+    }
+    let mut groups: Vec<Group> = Vec::new();
     for (path, role) in paths {
         let Some(resolved) = existing_ancestor(path) else {
             return Err(format!("{} has no existing parent folder", path.display()));
         };
         let st = rustix::fs::stat(&resolved)
             .map_err(|e| format!("cannot stat {}: {e}", resolved.display()))?;
-        let order = groups.len();
-        let entry = groups
-            .entry(st.st_dev)
-            .or_insert_with(|| (order, resolved.clone(), Vec::new()));
-        entry.2.push(PathFacts {
+        let facts = PathFacts {
             path: path.display().to_string(),
             role: *role,
             exists: path.exists(),
             resolved: resolved.display().to_string(),
-        });
+        };
+        match groups.iter_mut().find(|g| g.dev == st.st_dev) {
+            Some(g) => g.paths.push(facts),
+            None => groups.push(Group {
+                dev: st.st_dev,
+                dir: resolved,
+                paths: vec![facts],
+            }),
+        }
     }
-    let mut ordered: Vec<(u64, (usize, PathBuf, Vec<PathFacts>))> = groups.into_iter().collect();
-    ordered.sort_by_key(|(_, (order, _, _))| *order);
 
     let mut out = Vec::new();
-    for (dev, (_, dir, path_facts)) in ordered {
+    for Group {
+        dev,
+        dir,
+        paths: path_facts,
+    } in groups
+    {
         let devno = devno_of(dev);
         let vfs = rustix::fs::statvfs(&dir)
             .map_err(|e| format!("cannot statvfs {}: {e}", dir.display()))?;

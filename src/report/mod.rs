@@ -220,6 +220,6 @@ pub enum RenderError {
     Json(#[from] serde_json::Error),
     #[error("JUnit XML: {0}")]
     Junit(#[from] quick_junit::SerializeError),
-    #[error("Prometheus text: {0}")]
-    Prometheus(#[from] std::fmt::Error),
+    #[error("text: {0}")]
+    Text(#[from] std::fmt::Error),
 }

@@ -1,61 +1,88 @@
 //! Prometheus text exposition: one gauge per rule and status (1 for the current status, 0 for
 //! the others), so alerts can say `wa_preflight_rule_status{status="fail"} == 1` and graphs
 //! show transitions.
+//!
+//! Written by hand rather than through prometheus-client: its label families iterate a hash
+//! map, so the output order changed from run to run, which breaks diffs of the textfile and
+//! snapshot tests. The format is small and fixed (text exposition 0.0.4).
 
-use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use std::fmt::Write;
 
 use super::{RenderError, Report, Status};
 
-type Labels = Vec<(String, String)>;
+/// Escapes a label value: backslash, double quote and newline.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
 
-/// Renders the report's gauges.
+fn header(out: &mut String, name: &str, help: &str) -> std::fmt::Result {
+    writeln!(out, "# HELP {name} {help}")?;
+    writeln!(out, "# TYPE {name} gauge")
+}
+
+/// Renders the report's gauges, in rule order.
 pub fn render(report: &Report) -> Result<String, RenderError> {
-    let mut registry = Registry::with_prefix("wa_preflight");
-    let rule_status = Family::<Labels, Gauge>::default();
-    registry.register(
-        "rule_status",
-        "Current status of each rule: 1 for the status it has, 0 for the others",
-        rule_status.clone(),
-    );
-    let summary = Family::<Labels, Gauge>::default();
-    registry.register("rules", "Number of rules per status", summary.clone());
-    let last_run = Gauge::<i64>::default();
-    registry.register(
-        "last_run_timestamp_seconds",
-        "When the check started (Unix time)",
-        last_run.clone(),
-    );
-    let duration = Gauge::<i64>::default();
-    registry.register(
-        "last_run_duration_milliseconds",
-        "How long the check took",
-        duration.clone(),
-    );
-
+    let mut out = String::new();
+    header(
+        &mut out,
+        "wa_preflight_rule_status",
+        "Current status of each rule: 1 for the status it has, 0 for the others.",
+    )?;
     for r in &report.results {
         for status in Status::ALL {
-            let labels = vec![
-                ("rule".to_string(), r.id.clone()),
-                ("status".to_string(), status.as_str().to_string()),
-            ];
-            rule_status
-                .get_or_create(&labels)
-                .set(i64::from(r.status == status));
+            writeln!(
+                out,
+                "wa_preflight_rule_status{{rule=\"{}\",status=\"{}\"}} {}",
+                label(&r.id),
+                status.as_str(),
+                u8::from(r.status == status)
+            )?;
         }
     }
+    header(
+        &mut out,
+        "wa_preflight_rules",
+        "Number of rules per status.",
+    )?;
     for status in Status::ALL {
-        let labels = vec![("status".to_string(), status.as_str().to_string())];
-        summary
-            .get_or_create(&labels)
-            .set(report.summary.count(status) as i64);
+        writeln!(
+            out,
+            "wa_preflight_rules{{status=\"{}\"}} {}",
+            status.as_str(),
+            report.summary.count(status)
+        )?;
     }
-    last_run.set(report.started_at.unix_timestamp());
-    duration.set(i64::try_from(report.duration_ms).unwrap_or(i64::MAX));
-
-    let mut out = String::new();
-    encode(&mut out, &registry)?;
+    header(
+        &mut out,
+        "wa_preflight_last_run_timestamp_seconds",
+        "When the check started (Unix time).",
+    )?;
+    writeln!(
+        out,
+        "wa_preflight_last_run_timestamp_seconds {}",
+        report.started_at.unix_timestamp()
+    )?;
+    header(
+        &mut out,
+        "wa_preflight_last_run_duration_seconds",
+        "How long the check took.",
+    )?;
+    writeln!(
+        out,
+        "wa_preflight_last_run_duration_seconds {}",
+        report.duration_ms as f64 / 1000.0
+    )?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label;
+
+    #[test]
+    fn escapes_label_values() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
 }
