@@ -1,0 +1,50 @@
+//! Wall time of `preflight check` on this host's rules, disk probe included.
+//!
+//! Runs the release binary as a user would (process start, gathering, evaluation, rendering)
+//! and prints min / median / p90 over the runs. Figures, not assertions: the target (median
+//! under 100 ms on a 2-core machine) is judged by reading them.
+//!
+//! `cargo bench --bench check` (set `PREFLIGHT_BENCH_RUNS` to change the number of runs).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn run(args: &[&str]) -> Duration {
+    let t = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_preflight"))
+        .args(args)
+        .env("WA_PREFLIGHT_CONFIG", "/dev/null")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run preflight");
+    let elapsed = t.elapsed();
+    // 0, 3 and 4 are verdicts; anything else means the bench measured a broken run.
+    assert!(matches!(status.code(), Some(0 | 3 | 4)), "preflight {args:?} exited {status}");
+    elapsed
+}
+
+fn report(name: &str, args: &[&str], runs: usize) {
+    run(args); // warm the page cache and the binary
+    let mut times: Vec<Duration> = (0..runs).map(|_| run(args)).collect();
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{name:<44} runs {runs:>3}  min {:>7.2} ms  median {:>7.2} ms  p90 {:>7.2} ms",
+        ms(times[0]),
+        ms(times[runs / 2]),
+        ms(times[(runs * 9 / 10).min(runs - 1)])
+    );
+}
+
+fn main() {
+    let runs: usize = std::env::var("PREFLIGHT_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30)
+        .max(1);
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/centos7/facts.json");
+    report("check (host rules, live, with disk probe)", &["check", "--format", "json"], runs);
+    report("check --facts (evaluate + render only)", &["check", "--format", "json", "--facts", fixture], runs);
+    report("facts (gather only)", &["facts"], runs);
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test of wa-preflight on a Debian 12 machine, as root: installs and starts what the
+# tests need first. This is the command README.md gives and .ci/run calls.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "test.sh: cargo not found; install a Rust toolchain >= 1.85 (rustup) first" >&2
+  exit 1
+fi
+
+# The host-facts tests need nothing beyond the machine itself (procfs, sysfs, a writable /tmp).
+# Services for later test suites (dockerd, PostgreSQL, MariaDB) are installed and started here.
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --locked --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --locked --all-targets
