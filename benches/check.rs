@@ -20,7 +20,10 @@ fn run(args: &[&str]) -> Duration {
         .expect("run preflight");
     let elapsed = t.elapsed();
     // 0, 3 and 4 are verdicts; anything else means the bench measured a broken run.
-    assert!(matches!(status.code(), Some(0 | 3 | 4)), "preflight {args:?} exited {status}");
+    assert!(
+        matches!(status.code(), Some(0 | 3 | 4)),
+        "preflight {args:?} exited {status}"
+    );
     elapsed
 }
 
@@ -44,7 +47,15 @@ fn main() {
         .unwrap_or(30)
         .max(1);
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/centos7/facts.json");
-    report("check (host rules, live, with disk probe)", &["check", "--format", "json"], runs);
-    report("check --facts (evaluate + render only)", &["check", "--format", "json", "--facts", fixture], runs);
+    report(
+        "check (host rules, live, with disk probe)",
+        &["check", "--format", "json"],
+        runs,
+    );
+    report(
+        "check --facts (evaluate + render only)",
+        &["check", "--format", "json", "--facts", fixture],
+        runs,
+    );
     report("facts (gather only)", &["facts"], runs);
 }
