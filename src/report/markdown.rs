@@ -1,6 +1,6 @@
 //! Markdown, for pasting into a support ticket.
 
-use super::{Report, Status};
+use super::Report;
 
 /// Escapes text for a Markdown table cell.
 fn cell(s: &str) -> String {
@@ -38,11 +38,7 @@ pub fn render(report: &Report) -> String {
             cell(&r.message)
         ));
     }
-    let todo: Vec<_> = report
-        .results
-        .iter()
-        .filter(|r| matches!(r.status, Status::Fail | Status::Error | Status::Warn))
-        .collect();
+    let todo: Vec<_> = report.needing_action().collect();
     if !todo.is_empty() {
         out.push_str("\n## What to do\n\n");
         for r in todo {

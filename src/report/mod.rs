@@ -175,6 +175,13 @@ pub mod exit {
 }
 
 impl Report {
+    /// Results an operator must act on (warn, fail, error), in rule order.
+    pub fn needing_action(&self) -> impl Iterator<Item = &RuleResult> {
+        self.results
+            .iter()
+            .filter(|r| matches!(r.status, Status::Fail | Status::Error | Status::Warn))
+    }
+
     /// The exit code for this report; `strict` treats warnings as failures.
     pub fn exit_code(&self, strict: bool) -> i32 {
         let s = &self.summary;

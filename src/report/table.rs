@@ -53,11 +53,7 @@ pub fn render(report: &Report, use_color: bool) -> String {
         report.profile,
         report.duration_ms
     );
-    let todo: Vec<_> = report
-        .results
-        .iter()
-        .filter(|r| matches!(r.status, Status::Fail | Status::Error | Status::Warn))
-        .collect();
+    let todo: Vec<_> = report.needing_action().collect();
     if !todo.is_empty() {
         out.push_str("\nWhat to do:\n");
         for r in todo {

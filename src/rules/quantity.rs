@@ -66,7 +66,7 @@ fn unit_factor(unit: &str) -> Option<(Dimension, f64)> {
     })
 }
 
-/// A comparison operator for numbers.
+/// A comparison operator, shared by number and version conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CmpOp {
     Lt,
@@ -75,6 +75,38 @@ pub enum CmpOp {
     Ge,
     Eq,
     Ne,
+}
+
+impl CmpOp {
+    /// Splits a leading operator (`>=`, `<=`, `!=`, `==`, `>`, `<`, `=`) off `text`, returning
+    /// it and the trimmed rest; `None` when `text` does not start with one.
+    pub fn split(text: &str) -> Option<(CmpOp, &str)> {
+        const OPS: [(&str, CmpOp); 7] = [
+            (">=", CmpOp::Ge),
+            ("<=", CmpOp::Le),
+            ("!=", CmpOp::Ne),
+            ("==", CmpOp::Eq),
+            (">", CmpOp::Gt),
+            ("<", CmpOp::Lt),
+            ("=", CmpOp::Eq),
+        ];
+        let text = text.trim_start();
+        OPS.iter()
+            .find_map(|(sym, op)| text.strip_prefix(sym).map(|rest| (*op, rest.trim())))
+    }
+
+    /// Whether an ordering satisfies the operator (`observed` compared to the threshold).
+    pub fn holds(self, ord: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            CmpOp::Lt => ord == Less,
+            CmpOp::Le => ord != Greater,
+            CmpOp::Gt => ord == Greater,
+            CmpOp::Ge => ord != Less,
+            CmpOp::Eq => ord == Equal,
+            CmpOp::Ne => ord != Equal,
+        }
+    }
 }
 
 /// A numeric comparison such as `>= 250GB`, held in base units.
@@ -103,19 +135,8 @@ impl NumberCmp {
             why: why.to_string(),
         };
         let t = text.trim();
-        let ops = [
-            (">=", CmpOp::Ge),
-            ("<=", CmpOp::Le),
-            ("!=", CmpOp::Ne),
-            ("==", CmpOp::Eq),
-            (">", CmpOp::Gt),
-            ("<", CmpOp::Lt),
-            ("=", CmpOp::Eq),
-        ];
-        let (op, rest) = ops
-            .iter()
-            .find_map(|(sym, op)| t.strip_prefix(sym).map(|r| (*op, r.trim())))
-            .ok_or_else(|| err("must start with one of < <= > >= = !="))?;
+        let (op, rest) =
+            CmpOp::split(t).ok_or_else(|| err("must start with one of < <= > >= = !="))?;
         let split = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
             .unwrap_or(rest.len());
@@ -136,14 +157,10 @@ impl NumberCmp {
 
     /// Compares a value already scaled to base units.
     pub fn matches(&self, observed: f64) -> bool {
-        match self.op {
-            CmpOp::Lt => observed < self.value,
-            CmpOp::Le => observed <= self.value,
-            CmpOp::Gt => observed > self.value,
-            CmpOp::Ge => observed >= self.value,
-            CmpOp::Eq => observed == self.value,
-            CmpOp::Ne => observed != self.value,
-        }
+        // NaN compares as nothing: no condition holds on it.
+        observed
+            .partial_cmp(&self.value)
+            .is_some_and(|ord| self.op.holds(ord))
     }
 }
 

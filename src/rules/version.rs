@@ -11,6 +11,8 @@
 use std::cmp::Ordering;
 use std::fmt;
 
+use super::quantity::CmpOp;
+
 /// A version reduced to its numeric components, with the original text kept for display.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
@@ -74,20 +76,10 @@ impl fmt::Display for Version {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
-
 /// One comparison such as `>= 18.04` or `!= 5.7.x`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Clause {
-    op: Op,
+    op: CmpOp,
     parts: Vec<u64>,
     /// `5.7.x`: the pattern names a series; `=`/`!=` then compare only the given prefix.
     wildcard: bool,
@@ -95,23 +87,15 @@ struct Clause {
 
 impl Clause {
     fn matches(&self, v: &Version) -> bool {
-        if self.wildcard && matches!(self.op, Op::Eq | Op::Ne) {
+        if self.wildcard && matches!(self.op, CmpOp::Eq | CmpOp::Ne) {
             let prefix = self
                 .parts
                 .iter()
                 .enumerate()
                 .all(|(i, p)| v.parts.get(i).copied().unwrap_or(0) == *p);
-            return (self.op == Op::Eq) == prefix;
+            return (self.op == CmpOp::Eq) == prefix;
         }
-        let ord = v.cmp_parts(&self.parts);
-        match self.op {
-            Op::Eq => ord == Ordering::Equal,
-            Op::Ne => ord != Ordering::Equal,
-            Op::Lt => ord == Ordering::Less,
-            Op::Le => ord != Ordering::Greater,
-            Op::Gt => ord == Ordering::Greater,
-            Op::Ge => ord != Ordering::Less,
-        }
+        self.op.holds(v.cmp_parts(&self.parts))
     }
 }
 
@@ -171,20 +155,8 @@ impl fmt::Display for VersionReq {
 }
 
 fn parse_clause(clause: &str) -> Result<Clause, String> {
-    let ops = [
-        (">=", Op::Ge),
-        ("<=", Op::Le),
-        ("!=", Op::Ne),
-        ("==", Op::Eq),
-        (">", Op::Gt),
-        ("<", Op::Lt),
-        ("=", Op::Eq),
-    ];
-    let (op, rest) = ops
-        .iter()
-        .find_map(|(sym, op)| clause.strip_prefix(sym).map(|rest| (*op, rest)))
-        .unwrap_or((Op::Eq, clause));
-    let rest = rest.trim();
+    // A bare version means equality.
+    let (op, rest) = CmpOp::split(clause).unwrap_or((CmpOp::Eq, clause.trim()));
     let rest = rest.strip_prefix(['v', 'V']).unwrap_or(rest);
     if rest.is_empty() {
         return Err(format!("clause {clause:?} has no version"));
