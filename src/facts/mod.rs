@@ -292,3 +292,60 @@ pub fn load_facts_file(path: &std::path::Path) -> Result<Facts, FactsFileError> 
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_overrunning_gatherer_is_unavailable_not_a_hang() {
+        let rt = rt();
+        let progress: Arc<dyn Progress> = Arc::new(NoProgress);
+        let started = std::time::Instant::now();
+        let fact: Fact<u32> = rt.block_on(blocking(
+            "slow",
+            Duration::from_millis(50),
+            &progress,
+            || {
+                std::thread::sleep(Duration::from_secs(2));
+                Ok(1)
+            },
+        ));
+        assert_eq!(
+            fact,
+            Fact::Unavailable("gatherer slow did not finish within 50 ms".into())
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
+        rt.shutdown_background();
+    }
+
+    #[test]
+    fn gatherer_errors_and_panics_become_reasons() {
+        let rt = rt();
+        let progress: Arc<dyn Progress> = Arc::new(NoProgress);
+        let d = Duration::from_secs(5);
+        let err: Fact<u32> =
+            rt.block_on(blocking("err", d, &progress, || Err("no such file".into())));
+        assert_eq!(err, Fact::Unavailable("no such file".into()));
+        let panicked: Fact<u32> = rt.block_on(blocking("boom", d, &progress, || panic!("bug")));
+        assert!(matches!(panicked, Fact::Unavailable(r) if r.starts_with("gatherer boom crashed")));
+    }
+
+    #[test]
+    fn unavailable_round_trips_through_json() {
+        let f: Fact<kernel::KernelFacts> = Fact::Unavailable("why".into());
+        let s = serde_json::to_string(&f).unwrap();
+        assert_eq!(s, r#"{"unavailable":"why"}"#);
+        let back: Fact<kernel::KernelFacts> = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, f);
+        let bad = serde_json::from_str::<Fact<kernel::KernelFacts>>(r#"{"release": 3}"#);
+        assert!(bad.is_err());
+    }
+}
