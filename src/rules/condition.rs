@@ -108,6 +108,10 @@ pub enum Matcher {
     Regex(Regex),
     Present(bool),
     Available(bool),
+    /// A list holds this value.
+    Contains(Value),
+    /// A list's length compares so.
+    Count(NumberCmp),
 }
 
 /// A parsed condition.
@@ -136,6 +140,8 @@ struct RawCondition {
     regex: Option<String>,
     present: Option<bool>,
     available: Option<bool>,
+    contains: Option<Value>,
+    count: Option<String>,
 }
 
 impl TryFrom<RawCondition> for Condition {
@@ -181,9 +187,19 @@ impl TryFrom<RawCondition> for Condition {
         if let Some(b) = raw.available {
             found.push(("available", test(Matcher::Available(b))));
         }
+        if let Some(v) = raw.contains {
+            found.push(("contains", test(Matcher::Contains(v))));
+        }
+        if let Some(s) = raw.count {
+            let cmp = NumberCmp::parse(&s).map_err(|e| e.to_string())?;
+            if cmp.dimension != super::quantity::Dimension::Plain {
+                return Err(format!("count {s:?} takes a plain number"));
+            }
+            found.push(("count", test(Matcher::Count(cmp))));
+        }
         let combinator = matches!(found.first(), Some((k, _)) if ["all", "any", "not"].contains(k));
         match found.len() {
-            0 => Err("a condition needs one of: all, any, not, version, number, equals, one_of, regex, present, available".into()),
+            0 => Err("a condition needs one of: all, any, not, version, number, equals, one_of, regex, present, available, contains, count".into()),
             1 if combinator && !raw.path.is_empty() => {
                 Err("`path` goes on the conditions inside all/any/not, not on the combinator".into())
             }
@@ -336,6 +352,18 @@ fn test(matcher: &Matcher, found: Resolved<'_>, full: &str) -> Result<Truth, Eva
                 .ok_or_else(|| err(format!("regex needs a string, found {}", type_name(value))))?;
             re.is_match(s)
         }
+        Matcher::Contains(want) => {
+            let items = value
+                .as_array()
+                .ok_or_else(|| err(format!("contains needs a list, found {}", type_name(value))))?;
+            items.contains(want)
+        }
+        Matcher::Count(cmp) => {
+            let items = value
+                .as_array()
+                .ok_or_else(|| err(format!("count needs a list, found {}", type_name(value))))?;
+            cmp.matches(items.len() as f64)
+        }
         Matcher::Present(_) | Matcher::Available(_) => unreachable!("handled above"),
     };
     Ok(Truth::from_bool(truth))
@@ -392,6 +420,13 @@ mod tests {
         assert_eq!(eval("{path: disks.1.name, equals: vdb}"), Ok(Truth::True));
         assert_eq!(eval("{path: glibc, available: false}"), Ok(Truth::True));
         assert_eq!(eval("{path: kernel, available: true}"), Ok(Truth::True));
+        assert_eq!(eval("{path: disks, count: '= 2'}"), Ok(Truth::True));
+        assert_eq!(eval("{path: disks, count: '> 2'}"), Ok(Truth::False));
+        assert!(eval("{path: kernel.wsl, contains: 1}").is_err());
+        let caps = json!({"c": {"cap_drop": ["MKNOD", "NET_RAW"]}});
+        let c = |y: &str| cond(y).eval(&caps, "c");
+        assert_eq!(c("{path: cap_drop, contains: MKNOD}"), Ok(Truth::True));
+        assert_eq!(c("{path: cap_drop, contains: SYS_ADMIN}"), Ok(Truth::False));
     }
 
     #[test]
@@ -440,6 +475,7 @@ mod tests {
             "{path: a, regex: '('}",
             "{path: a, all: [{path: b, equals: 1}]}",
             "{path: a, bogus: 1}",
+            "{path: a, count: '> 1GB'}",
         ] {
             assert!(serde_saphyr::from_str::<Condition>(bad).is_err(), "{bad}");
         }

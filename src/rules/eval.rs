@@ -76,13 +76,33 @@ fn evaluate_rule(
             return apply_waiver(result, ctx);
         }
         Resolved::Value(Value::Array(list)) if rule.each => {
-            if list.is_empty() {
-                result.message = format!("{} lists nothing to judge", rule.fact);
+            let mut items = Vec::with_capacity(list.len());
+            for i in 0..list.len() {
+                let base = format!("{}.{i}", rule.fact);
+                let keep = match &rule.filter {
+                    None => true,
+                    Some(cond) => match cond.eval(facts, &base) {
+                        Ok(Truth::True) => true,
+                        Ok(Truth::False) => false,
+                        Ok(Truth::Unknown(reason)) => {
+                            result.message = format!("cannot select items: {reason}");
+                            return apply_waiver(result, ctx);
+                        }
+                        Err(e) => {
+                            result.message = format!("rule error in `where`: {e}");
+                            return apply_waiver(result, ctx);
+                        }
+                    },
+                };
+                if keep {
+                    items.push(base);
+                }
+            }
+            if items.is_empty() {
+                result.message = format!("{} holds nothing this rule judges", rule.fact);
                 return apply_waiver(result, ctx);
             }
-            (0..list.len())
-                .map(|i| format!("{}.{i}", rule.fact))
-                .collect()
+            items
         }
         Resolved::Value(_) if rule.each => {
             result.message = format!("{} is not a list, but the rule says `each`", rule.fact);
@@ -125,6 +145,7 @@ fn judge(rule: &Rule, facts: &Value, base: &str) -> (Status, String) {
                     Verdict::Pass => Status::Pass,
                     Verdict::Warn => Status::Warn,
                     Verdict::Fail => Status::Fail,
+                    Verdict::Skip => Status::Skip,
                 };
                 return (status, outcome.message.render(facts, base));
             }
@@ -199,6 +220,19 @@ rules:
     outcomes:
       - {status: fail, when: {path: big, equals: false}, message: "{{name}} small"}
       - {status: pass, message: "{{name}} ok"}
+  - id: t.where
+    title: where
+    fact: host.list
+    each: true
+    where: {path: big, equals: true}
+    outcomes:
+      - {status: pass, message: "{{name}} ok"}
+  - id: t.skipped
+    title: rule-chosen skip
+    fact: host.a
+    outcomes:
+      - {status: skip, when: {path: label, present: false}, message: "no label"}
+      - {status: pass, message: ok}
   - id: t.unavail
     title: unavailable
     fact: host.gone.version
@@ -243,6 +277,10 @@ rules:
         assert_eq!(r["t.each"].status, Status::Fail);
         assert_eq!(r["t.each"].message, "x ok; y small");
         assert_eq!(r["t.each"].observed.as_deref(), Some("x; y"));
+        assert_eq!(r["t.where"].status, Status::Pass);
+        assert_eq!(r["t.where"].message, "x ok");
+        assert_eq!(r["t.skipped"].status, Status::Skip);
+        assert_eq!(r["t.skipped"].message, "no label");
         assert_eq!(r["t.unavail"].status, Status::Error);
         assert_eq!(
             r["t.unavail"].message,

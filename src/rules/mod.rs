@@ -47,14 +47,15 @@ impl fmt::Display for Profile {
     }
 }
 
-/// The statuses a rule's outcome can give (the others — skip, error, waived — come from
-/// evaluation, not from rule authors).
+/// The statuses a rule's outcome can give. `skip` is for a state that makes the rule moot
+/// (a container without an expiry label); `error` and `waived` come from evaluation only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
     Warn,
     Fail,
+    Skip,
 }
 
 /// One entry of a rule's ordered outcome list.
@@ -79,6 +80,9 @@ pub struct Rule {
     /// The fact is a list: judge each item, report the worst.
     #[serde(default)]
     pub each: bool,
+    /// With `each`: judge only the items for which this condition holds.
+    #[serde(rename = "where")]
+    pub filter: Option<Condition>,
     /// What was seen, for the report's `observed` column.
     pub observed: Option<Template>,
     /// What is required, in words, for the report's `expected` column.
@@ -294,6 +298,9 @@ fn check_rule(rule: &Rule) -> Result<(), String> {
     }
     if rule.fact.trim().is_empty() {
         return Err(format!("rule {:?} has an empty `fact`", rule.id));
+    }
+    if rule.filter.is_some() && !rule.each {
+        return Err(format!("rule {:?} has `where` without `each`", rule.id));
     }
     if rule.outcomes.is_empty() {
         return Err(format!("rule {:?} has no outcomes", rule.id));
