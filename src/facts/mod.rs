@@ -6,6 +6,7 @@
 //! (`docs/facts.md`): other tools, fixtures and support bundles write and read it.
 
 pub mod cpu;
+pub mod docker;
 pub mod glibc;
 pub mod kernel;
 pub mod memory;
@@ -90,6 +91,9 @@ pub struct Facts {
     pub collected_at: OffsetDateTime,
     pub tool: ToolInfo,
     pub host: HostFacts,
+    /// The Docker Engine; absent from documents written before it was gathered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<Fact<docker::DockerFacts>>,
 }
 
 /// Facts about the host itself.
@@ -116,6 +120,7 @@ pub struct GatherOptions {
     pub probe: probe::ProbeBudget,
     /// Deadline of each gatherer.
     pub deadline: Duration,
+    pub docker: docker::DockerOptions,
 }
 
 impl GatherOptions {
@@ -131,6 +136,7 @@ impl GatherOptions {
             paths,
             probe: probe::ProbeBudget::default(),
             deadline: Duration::from_secs(5),
+            docker: docker::DockerOptions::default(),
         }
     }
 }
@@ -200,14 +206,15 @@ where
     out
 }
 
-/// Gathers every host fact concurrently.
+/// Gathers every fact concurrently.
+///
+/// Two phases: the host gatherers run beside the Docker connection; then storage is measured
+/// (with the data root the engine reported) beside the Docker probe and container discovery.
 pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts {
     let collected_at = OffsetDateTime::now_utc();
     let d = opts.deadline;
     let p = &progress;
-    let paths = opts.paths.clone();
-    let budget = opts.probe.clone();
-    let (hostname, kernel, os, platform, glibc, libseccomp, cpu, memory, storage) = tokio::join!(
+    let (hostname, kernel, os, platform, glibc, libseccomp, cpu, memory, connected) = tokio::join!(
         blocking("hostname", d, p, kernel::hostname),
         blocking("kernel", d, p, kernel::gather_kernel),
         blocking("os-release", d, p, kernel::gather_os_release),
@@ -216,7 +223,34 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
         timed("libseccomp", d, p, seccomp::gather(d)),
         blocking("cpu", d, p, cpu::gather),
         blocking("memory", d, p, memory::gather),
+        timed("docker", d, p, docker::connect(&opts.docker)),
+    );
+
+    let mut paths = opts.paths.clone();
+    if let Fact::Available(c) = &connected
+        && let Some(root) = &c.engine.root_dir
+    {
+        for (path, role) in paths.iter_mut() {
+            if *role == storage::Role::Docker {
+                *path = PathBuf::from(root);
+            }
+        }
+    }
+    let budget = opts.probe.clone();
+    let docker = async {
+        match connected {
+            Fact::Available(c) => {
+                progress.started("docker probe and containers");
+                let facts = docker::describe(c, &opts.docker, collected_at).await;
+                progress.finished("docker probe and containers");
+                Fact::Available(facts)
+            }
+            Fact::Unavailable(why) => Fact::Unavailable(why),
+        }
+    };
+    let (storage, docker) = tokio::join!(
         blocking("storage", d, p, move || storage::gather(&paths, &budget)),
+        docker,
     );
     Facts {
         schema_version: FACTS_SCHEMA_VERSION,
@@ -233,6 +267,7 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
             memory,
             storage,
         },
+        docker: Some(docker),
     }
 }
 

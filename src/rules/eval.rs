@@ -57,8 +57,10 @@ fn evaluate_rule(
         return result;
     }
     for req in &rule.requires {
+        // A prerequisite holds only when it passed: a warning such as "no containers found"
+        // leaves nothing for its dependants to judge.
         if let Some((status, message)) = done.get(req)
-            && matches!(status, Status::Fail | Status::Error | Status::Skip)
+            && *status != Status::Pass
         {
             result.status = Status::Skip;
             result.message = format!("prerequisite {req} is {}: {message}", status.as_str());

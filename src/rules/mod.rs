@@ -93,8 +93,8 @@ pub struct Rule {
     pub doc: Option<String>,
     #[serde(default = "all_profiles")]
     pub profiles: Vec<Profile>,
-    /// Rules that must not have failed for this one to be meaningful; if one did, this rule
-    /// is `skip` with that reason. They must be defined earlier in the set.
+    /// Rules that must pass for this one to be meaningful; if one did not, this rule is
+    /// `skip` with that reason. They must be defined earlier in the set.
     #[serde(default)]
     pub requires: Vec<String>,
 }

@@ -1,0 +1,252 @@
+//! Connecting to the Docker Engine and what it says about itself (`/version`, `/info`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use bollard::models::{SystemInfo, SystemVersion};
+use bollard::{API_DEFAULT_VERSION, Docker};
+use serde::{Deserialize, Serialize};
+
+use crate::rules::version::Version;
+
+/// The engine's own account of itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineFacts {
+    /// As reported (`20.10.24+dfsg1`, `18.04.0-ce`).
+    pub version: String,
+    /// Its numeric part (`20.10.24`), null if it has none.
+    pub version_numeric: Option<String>,
+    pub api_version: Option<String>,
+    /// `linux` for a Linux engine.
+    pub os: Option<String>,
+    pub arch: Option<String>,
+    /// The kernel the daemon runs on (`5.15.90.1-microsoft-standard-WSL2` under WSL).
+    pub kernel: Option<String>,
+    /// `OperatingSystem` (`Docker Desktop`, `Debian GNU/Linux 12 (bookworm)`).
+    pub operating_system: Option<String>,
+    pub storage_driver: Option<String>,
+    /// The filesystem under the storage driver (`extfs`, `xfs`), from its driver status.
+    pub backing_fs: Option<String>,
+    pub cgroup_driver: Option<String>,
+    pub cgroup_version: Option<String>,
+    pub root_dir: Option<String>,
+    /// `SecurityOptions` as reported (`name=seccomp,profile=default`, `name=rootless`).
+    pub security_options: Vec<String>,
+    /// seccomp is enabled in the daemon.
+    pub seccomp: bool,
+    /// Its profile: `default`, `builtin`, `unconfined` or a file path.
+    pub seccomp_profile: Option<String>,
+    pub rootless: bool,
+    pub live_restore: Option<bool>,
+    /// `OperatingSystem` names Docker Desktop.
+    pub docker_desktop: bool,
+}
+
+/// Which engine to talk to: `--docker-host`, the config, `DOCKER_HOST`, or the default socket.
+pub fn endpoint(explicit: Option<&str>) -> String {
+    explicit
+        .map(str::to_string)
+        .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string())
+}
+
+/// The group that owns a socket, for the "permission denied" advice.
+fn socket_group(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let gid = std::fs::metadata(path).ok()?.gid();
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let _ = f.next();
+        (f.next()? == gid.to_string()).then(|| name.to_string())
+    })
+}
+
+/// Opens a client for `endpoint`, checking a unix socket first so that a missing socket or a
+/// permission problem is named instead of surfacing as a generic connection error.
+pub fn connect(endpoint: &str, timeout: Duration) -> Result<Docker, String> {
+    let secs = timeout.as_secs().max(1);
+    if let Some(path) = endpoint
+        .strip_prefix("unix://")
+        .or_else(|| endpoint.starts_with('/').then_some(endpoint))
+    {
+        let p = Path::new(path);
+        if !p.exists() {
+            return Err(format!(
+                "no Docker socket at {path}: Docker is not installed or dockerd is not running"
+            ));
+        }
+        if let Err(e) = std::os::unix::net::UnixStream::connect(p) {
+            return Err(match e.kind() {
+                std::io::ErrorKind::PermissionDenied => format!(
+                    "permission denied on {path}: run as root or as a member of the group {}",
+                    socket_group(p)
+                        .map_or("that owns the socket".to_string(), |g| format!("'{g}'"))
+                ),
+                std::io::ErrorKind::ConnectionRefused => {
+                    format!("{path} refuses connections: dockerd is not running (stale socket)")
+                }
+                _ => format!("cannot connect to {path}: {e}"),
+            });
+        }
+        return Docker::connect_with_unix(path, secs, API_DEFAULT_VERSION)
+            .map_err(|e| format!("cannot use {path}: {e}"));
+    }
+    if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
+        return Docker::connect_with_http(endpoint, secs, API_DEFAULT_VERSION)
+            .map_err(|e| format!("cannot use {endpoint}: {e}"));
+    }
+    Err(format!(
+        "unsupported Docker endpoint {endpoint:?} (use unix:///path or tcp://host:port)"
+    ))
+}
+
+/// Turns a bollard error into an operator's sentence.
+pub fn describe(what: &str, e: &bollard::errors::Error) -> String {
+    use bollard::errors::Error as E;
+    match e {
+        E::RequestTimeoutError => format!("{what}: the daemon did not answer in time"),
+        E::JsonDataError { .. } | E::JsonSerdeError { .. } => {
+            format!("{what}: the answer is not the Docker API's ({e})")
+        }
+        E::DockerResponseServerError {
+            status_code,
+            message,
+        } => format!("{what}: the daemon answered {status_code}: {message}"),
+        _ => format!("{what}: {e}"),
+    }
+}
+
+/// Asks `/version` and `/info` and builds the engine facts.
+pub async fn gather(docker: &Docker) -> Result<EngineFacts, String> {
+    let version = docker
+        .version()
+        .await
+        .map_err(|e| describe("GET /version", &e))?;
+    let info = docker.info().await.map_err(|e| describe("GET /info", &e))?;
+    engine_facts(&version, &info)
+}
+
+fn enum_text<T: Serialize>(v: &Option<T>) -> Option<String> {
+    v.as_ref()
+        .and_then(|v| serde_json::to_value(v).ok())
+        .and_then(|v| v.as_str().map(str::to_string))
+        .filter(|s| !s.is_empty())
+}
+
+/// Builds engine facts from the two answers.
+pub fn engine_facts(version: &SystemVersion, info: &SystemInfo) -> Result<EngineFacts, String> {
+    let raw = version
+        .version
+        .clone()
+        .filter(|v| !v.is_empty())
+        .ok_or("GET /version answered without a Version: this is not a Docker Engine")?;
+    let security_options = info.security_options.clone().unwrap_or_default();
+    let mut seccomp = false;
+    let mut seccomp_profile = None;
+    let mut rootless = false;
+    for opt in &security_options {
+        let fields: Vec<(&str, &str)> =
+            opt.split(',').filter_map(|kv| kv.split_once('=')).collect();
+        match fields.iter().find(|(k, _)| *k == "name").map(|(_, v)| *v) {
+            Some("seccomp") => {
+                seccomp = true;
+                seccomp_profile = fields
+                    .iter()
+                    .find(|(k, _)| *k == "profile")
+                    .map(|(_, v)| v.to_string());
+            }
+            Some("rootless") => rootless = true,
+            _ => {}
+        }
+    }
+    let backing_fs = info.driver_status.as_ref().and_then(|rows| {
+        rows.iter()
+            .find(|r| r.first().is_some_and(|k| k == "Backing Filesystem"))
+            .and_then(|r| r.get(1).cloned())
+    });
+    let operating_system = info.operating_system.clone();
+    Ok(EngineFacts {
+        version_numeric: Version::parse_lenient(&raw).map(|v| v.numeric()),
+        version: raw,
+        api_version: version.api_version.clone(),
+        os: version.os.clone().or_else(|| info.os_type.clone()),
+        arch: version.arch.clone().or_else(|| info.architecture.clone()),
+        kernel: info
+            .kernel_version
+            .clone()
+            .or_else(|| version.kernel_version.clone()),
+        docker_desktop: operating_system
+            .as_deref()
+            .is_some_and(|o| o.contains("Docker Desktop")),
+        operating_system,
+        storage_driver: info.driver.clone(),
+        backing_fs,
+        cgroup_driver: enum_text(&info.cgroup_driver),
+        cgroup_version: enum_text(&info.cgroup_version),
+        root_dir: info.docker_root_dir.clone(),
+        security_options,
+        seccomp,
+        seccomp_profile,
+        rootless,
+        live_restore: info.live_restore_enabled,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_options_and_desktop() {
+        let version = SystemVersion {
+            version: Some("24.0.7".into()),
+            os: Some("linux".into()),
+            ..Default::default()
+        };
+        let info = SystemInfo {
+            security_options: Some(vec![
+                "name=seccomp,profile=/etc/docker/seccomp.json".into(),
+                "name=rootless".into(),
+                "name=cgroupns".into(),
+            ]),
+            operating_system: Some("Docker Desktop".into()),
+            driver: Some("overlay2".into()),
+            driver_status: Some(vec![vec!["Backing Filesystem".into(), "extfs".into()]]),
+            ..Default::default()
+        };
+        let f = engine_facts(&version, &info).unwrap();
+        assert!(f.seccomp && f.rootless && f.docker_desktop);
+        assert_eq!(
+            f.seccomp_profile.as_deref(),
+            Some("/etc/docker/seccomp.json")
+        );
+        assert_eq!(f.backing_fs.as_deref(), Some("extfs"));
+        assert_eq!(f.version_numeric.as_deref(), Some("24.0.7"));
+        let none = engine_facts(&SystemVersion::default(), &SystemInfo::default());
+        assert!(none.unwrap_err().contains("not a Docker Engine"));
+    }
+
+    #[test]
+    fn connection_problems_are_named() {
+        let e = connect("unix:///nonexistent/docker.sock", Duration::from_secs(1)).unwrap_err();
+        assert!(
+            e.contains("no Docker socket at /nonexistent/docker.sock"),
+            "{e}"
+        );
+        let e = connect("ssh://host", Duration::from_secs(1)).unwrap_err();
+        assert!(e.contains("unsupported Docker endpoint"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join("stale.sock");
+        drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+        let e = connect(
+            &format!("unix://{}", stale.display()),
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(e.contains("refuses connections"), "{e}");
+        assert_eq!(endpoint(Some("unix:///x.sock")), "unix:///x.sock");
+    }
+}

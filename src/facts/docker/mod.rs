@@ -1,0 +1,225 @@
+//! Docker Engine facts, through the Engine API (bollard), never the `docker` CLI.
+//!
+//! Gathered in two steps so the rest of the facts can use what the engine says: first connect
+//! and read `/version` + `/info` (Docker's data root feeds the storage facts), then — while
+//! storage is measured — judge the seccomp profile, run the statx probe and describe the
+//! WhatsApp containers, each under its own deadline.
+
+pub mod containers;
+pub mod engine;
+pub mod seccomp_profile;
+pub mod statx;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bollard::Docker;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::Fact;
+use containers::{ImagePatterns, WaFacts};
+use engine::EngineFacts;
+use seccomp_profile::ProfileVerdict;
+use statx::StatxProbe;
+
+/// What the operator chose about Docker.
+#[derive(Debug, Clone)]
+pub struct DockerOptions {
+    /// `--docker-host`, or null for `DOCKER_HOST` / the default socket.
+    pub host: Option<String>,
+    pub daemon_json: PathBuf,
+    pub images: ImagePatterns,
+    /// Run the statx container probe.
+    pub statx_probe: bool,
+    /// Deadline of each API step (connect, version, info, container discovery).
+    pub deadline: Duration,
+}
+
+impl Default for DockerOptions {
+    fn default() -> Self {
+        DockerOptions {
+            host: None,
+            daemon_json: PathBuf::from("/etc/docker/daemon.json"),
+            images: ImagePatterns::default(),
+            statx_probe: true,
+            deadline: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The parts of daemon.json rules care about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonJson {
+    pub path: String,
+    pub exists: bool,
+    /// `seccomp-profile`, when set.
+    pub seccomp_profile: Option<String>,
+}
+
+/// Everything known about the Docker Engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerFacts {
+    /// Where the engine was reached (`unix:///var/run/docker.sock`).
+    pub endpoint: String,
+    pub engine: EngineFacts,
+    pub daemon_json: Fact<DaemonJson>,
+    /// The custom seccomp profile's verdict on statx; null when the daemon uses Docker's
+    /// built-in default profile.
+    pub seccomp_profile: Option<Fact<ProfileVerdict>>,
+    /// The executed probe; null when disabled (`--no-statx-probe`).
+    pub statx_probe: Option<Fact<StatxProbe>>,
+    pub wa: Fact<WaFacts>,
+}
+
+/// A connected engine and its self-description: the first step.
+pub struct Connected {
+    pub docker: Docker,
+    pub endpoint: String,
+    pub engine: EngineFacts,
+}
+
+/// Connects and reads `/version` and `/info`.
+pub async fn connect(opts: &DockerOptions) -> Result<Connected, String> {
+    let endpoint = engine::endpoint(opts.host.as_deref());
+    let docker = engine::connect(&endpoint, opts.deadline)?;
+    let engine = tokio::time::timeout(opts.deadline, engine::gather(&docker))
+        .await
+        .map_err(|_| {
+            format!(
+                "{endpoint} did not answer /version and /info within {} ms",
+                opts.deadline.as_millis()
+            )
+        })??;
+    Ok(Connected {
+        docker,
+        endpoint,
+        engine,
+    })
+}
+
+/// Reads daemon.json (absent is normal: no custom settings).
+pub fn read_daemon_json(path: &std::path::Path) -> Result<DaemonJson, String> {
+    let shown = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(DaemonJson {
+                path: shown,
+                exists: false,
+                seccomp_profile: None,
+            });
+        }
+        Err(e) => return Err(format!("cannot read {shown}: {e}")),
+    };
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{shown}:{}:{}: not valid JSON: {e}", e.line(), e.column()))?;
+    Ok(DaemonJson {
+        path: shown,
+        exists: true,
+        seccomp_profile: v
+            .get("seccomp-profile")
+            .and_then(|p| p.as_str())
+            .map(str::to_string),
+    })
+}
+
+/// Which custom profile applies: the daemon's own report wins, daemon.json fills in.
+fn custom_profile(engine: &EngineFacts, daemon_json: &Fact<DaemonJson>) -> Option<String> {
+    let builtin = |p: &str| matches!(p, "" | "default" | "builtin");
+    if let Some(p) = engine.seccomp_profile.as_deref().filter(|p| !builtin(p)) {
+        return Some(p.to_string());
+    }
+    daemon_json
+        .as_ref()
+        .and_then(|d| d.seccomp_profile.clone())
+        .filter(|p| !builtin(p))
+}
+
+fn judge_profile(path: &str) -> Fact<ProfileVerdict> {
+    if path == "unconfined" {
+        return Fact::Available(seccomp_profile::unconfined(path));
+    }
+    match std::fs::read_to_string(path) {
+        Ok(text) => seccomp_profile::judge(path, &text, seccomp_profile::host_arch()).into(),
+        Err(e) => Fact::Unavailable(format!("cannot read seccomp profile {path}: {e}")),
+    }
+}
+
+/// The second step: profile, probe and containers, concurrently.
+pub async fn describe(
+    connected: Connected,
+    opts: &DockerOptions,
+    collected_at: OffsetDateTime,
+) -> DockerFacts {
+    let Connected {
+        docker,
+        endpoint,
+        engine,
+    } = connected;
+    let daemon_json: Fact<DaemonJson> = read_daemon_json(&opts.daemon_json).into();
+    let seccomp_profile = custom_profile(&engine, &daemon_json).map(|p| judge_profile(&p));
+    let probe = async {
+        if !opts.statx_probe {
+            return None;
+        }
+        let run = tokio::time::timeout(statx::PROBE_DEADLINE, statx::run(&docker, None)).await;
+        Some(match run {
+            Ok(r) => r.into(),
+            Err(_) => Fact::Unavailable(format!(
+                "the statx probe did not finish within {} s",
+                statx::PROBE_DEADLINE.as_secs()
+            )),
+        })
+    };
+    let wa = async {
+        match tokio::time::timeout(
+            opts.deadline,
+            containers::gather(&docker, &opts.images, collected_at),
+        )
+        .await
+        {
+            Ok(r) => r.into(),
+            Err(_) => Fact::Unavailable(format!(
+                "container discovery did not finish within {} ms",
+                opts.deadline.as_millis()
+            )),
+        }
+    };
+    let (statx_probe, wa) = tokio::join!(probe, wa);
+    DockerFacts {
+        endpoint,
+        engine,
+        daemon_json,
+        seccomp_profile,
+        statx_probe,
+        wa,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemon_json_cases() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = read_daemon_json(&dir.path().join("daemon.json")).unwrap();
+        assert!(!missing.exists && missing.seccomp_profile.is_none());
+        let p = dir.path().join("d.json");
+        std::fs::write(
+            &p,
+            r#"{"seccomp-profile": "/etc/docker/deny.json", "live-restore": true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            read_daemon_json(&p).unwrap().seccomp_profile.as_deref(),
+            Some("/etc/docker/deny.json")
+        );
+        std::fs::write(&p, "{\n  \"seccomp-profile\": \n").unwrap();
+        let e = read_daemon_json(&p).unwrap_err();
+        assert!(e.contains("d.json:3:"), "{e}");
+    }
+}
