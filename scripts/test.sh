@@ -9,8 +9,8 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-# The host-facts tests need nothing beyond the machine itself (procfs, sysfs, a writable /tmp).
-# Services for later test suites (dockerd, PostgreSQL, MariaDB) are installed and started here.
+# Real services the tests talk to (dockerd twice); host-fact tests need only procfs/sysfs.
+./scripts/testbed.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

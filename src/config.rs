@@ -47,6 +47,25 @@ pub struct StorageConfig {
     pub paths: Vec<PathBuf>,
 }
 
+/// How to reach and read Docker.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerConfig {
+    /// Engine endpoint (`unix:///var/run/docker.sock`, `tcp://host:2375`).
+    pub host: Option<String>,
+    /// daemon.json to read (default `/etc/docker/daemon.json`).
+    pub daemon_json: Option<PathBuf>,
+    /// More image repositories that are coreapp / webapp (mirrored registries).
+    #[serde(default)]
+    pub coreapp_images: Vec<String>,
+    #[serde(default)]
+    pub webapp_images: Vec<String>,
+    /// Seconds each API step may take.
+    pub timeout_seconds: Option<f64>,
+    /// Run the statx container probe (default true).
+    pub statx_probe: Option<bool>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -55,6 +74,8 @@ struct RawConfig {
     waivers: Vec<Spanned<Waiver>>,
     #[serde(default)]
     storage: StorageConfig,
+    #[serde(default)]
+    docker: DockerConfig,
 }
 
 /// The loaded config.
@@ -64,6 +85,7 @@ pub struct Config {
     pub profile: Option<Profile>,
     pub waivers: Vec<Waiver>,
     pub storage: StorageConfig,
+    pub docker: DockerConfig,
 }
 
 /// Why the config could not be used.
@@ -131,6 +153,7 @@ impl Config {
             profile: raw.profile,
             waivers,
             storage: raw.storage,
+            docker: raw.docker,
         })
     }
 }

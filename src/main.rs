@@ -66,6 +66,19 @@ struct GatherArgs {
     /// Also judge the storage of this path. Repeatable.
     #[arg(long = "path", value_name = "PATH")]
     paths: Vec<PathBuf>,
+    /// Docker Engine endpoint (unix:///path or tcp://host:port); default DOCKER_HOST or
+    /// /var/run/docker.sock.
+    #[arg(long, value_name = "URL")]
+    docker_host: Option<String>,
+    /// daemon.json to read for a custom seccomp profile.
+    #[arg(long, value_name = "FILE")]
+    daemon_json: Option<PathBuf>,
+    /// Do not run the statx probe container.
+    #[arg(long)]
+    no_statx_probe: bool,
+    /// Seconds each Docker API step may take (default 5).
+    #[arg(long, value_name = "SECONDS")]
+    docker_timeout: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -207,7 +220,7 @@ fn gather_options(config: &Config, args: &GatherArgs) -> GatherOptions {
     let s = &config.storage;
     let mut extra = s.paths.clone();
     extra.extend(args.paths.iter().cloned());
-    GatherOptions::with_paths(
+    let mut opts = GatherOptions::with_paths(
         s.docker_root
             .clone()
             .unwrap_or_else(|| PathBuf::from("/var/lib/docker")),
@@ -215,7 +228,27 @@ fn gather_options(config: &Config, args: &GatherArgs) -> GatherOptions {
             .clone()
             .unwrap_or_else(|| PathBuf::from("/usr/local/wamedia")),
         extra,
-    )
+    );
+    let d = &config.docker;
+    let docker = &mut opts.docker;
+    docker.host = args.docker_host.clone().or_else(|| d.host.clone());
+    if let Some(p) = args.daemon_json.clone().or_else(|| d.daemon_json.clone()) {
+        docker.daemon_json = p;
+    }
+    docker
+        .images
+        .coreapp
+        .extend(d.coreapp_images.iter().cloned());
+    docker.images.webapp.extend(d.webapp_images.iter().cloned());
+    docker.statx_probe = !args.no_statx_probe && d.statx_probe.unwrap_or(true);
+    if let Some(secs) = args
+        .docker_timeout
+        .or(d.timeout_seconds)
+        .filter(|s| *s > 0.0)
+    {
+        docker.deadline = std::time::Duration::from_secs_f64(secs);
+    }
+    opts
 }
 
 /// Shows which gatherers are still running, on a terminal only.

@@ -69,8 +69,13 @@ fn evaluate_rule(
     }
 
     let items: Vec<String> = match resolve(facts, &rule.fact) {
+        // Outcomes may still handle an unavailable fact explicitly (`available: false`);
+        // `judge` never lets an unconditional outcome match one.
         Resolved::Unavailable { path, reason } => {
-            result.message = format!("{path} unavailable: {reason}");
+            let (status, message) = judge(rule, facts, &rule.fact, Some((&path, &reason)));
+            result.status = status;
+            result.message = message;
+            result.observed = rule.observed.as_ref().map(|t| t.render(facts, &rule.fact));
             return apply_waiver(result, ctx);
         }
         Resolved::Missing => {
@@ -117,7 +122,7 @@ fn evaluate_rule(
     let mut messages = Vec::new();
     let mut observed = Vec::new();
     for base in &items {
-        let (status, message) = judge(rule, facts, base);
+        let (status, message) = judge(rule, facts, base, None);
         worst = worst.max(status);
         messages.push(message);
         if let Some(t) = &rule.observed {
@@ -131,12 +136,20 @@ fn evaluate_rule(
 }
 
 /// Walks the outcomes for one item: first match wins; an undecidable condition is an error.
-fn judge(rule: &Rule, facts: &Value, base: &str) -> (Status, String) {
+/// When the rule's fact itself is unavailable (`unavailable` = its path and reason), only an
+/// outcome whose condition holds can match, so a missing fact never reaches a default pass.
+fn judge(
+    rule: &Rule,
+    facts: &Value,
+    base: &str,
+    unavailable: Option<(&str, &str)>,
+) -> (Status, String) {
     for outcome in &rule.outcomes {
         let outcome = &outcome.value;
-        let truth = match &outcome.when {
-            None => Truth::True,
-            Some(cond) => match cond.eval(facts, base) {
+        let truth = match (&outcome.when, unavailable) {
+            (None, None) => Truth::True,
+            (None, Some(_)) => continue,
+            (Some(cond), _) => match cond.eval(facts, base) {
                 Ok(t) => t,
                 Err(e) => return (Status::Error, format!("rule error: {e}")),
             },
@@ -155,13 +168,16 @@ fn judge(rule: &Rule, facts: &Value, base: &str) -> (Status, String) {
             Truth::Unknown(reason) => return (Status::Error, format!("cannot decide: {reason}")),
         }
     }
-    (
-        Status::Error,
-        format!(
-            "no outcome matched; rule {} needs a last outcome without `when`",
-            rule.id
+    match unavailable {
+        Some((path, reason)) => (Status::Error, format!("{path} unavailable: {reason}")),
+        None => (
+            Status::Error,
+            format!(
+                "no outcome matched; rule {} needs a last outcome without `when`",
+                rule.id
+            ),
         ),
-    )
+    }
 }
 
 fn apply_waiver(mut result: RuleResult, ctx: &EvalContext<'_>) -> RuleResult {
@@ -240,6 +256,12 @@ rules:
     fact: host.gone.version
     outcomes:
       - {status: pass, message: never}
+  - id: t.handled
+    title: handles its unavailable fact
+    fact: host.gone
+    outcomes:
+      - {status: fail, when: {available: false}, message: "gone: {{$host.gone|reason}}"}
+      - {status: pass, message: here}
   - id: t.nomatch
     title: no match
     fact: host.a
@@ -289,6 +311,8 @@ rules:
             "host.gone unavailable: permission denied"
         );
         assert_eq!(r["t.nomatch"].status, Status::Error);
+        assert_eq!(r["t.handled"].status, Status::Fail);
+        assert_eq!(r["t.handled"].message, "gone: permission denied");
 
         let r = run(facts(8), Profile::Development, &[]);
         assert_eq!(r["t.base"].status, Status::Pass);

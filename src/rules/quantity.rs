@@ -187,6 +187,8 @@ pub fn format_bytes(bytes: f64) -> String {
 pub fn format_duration_us(us: f64) -> String {
     if us >= 1_000_000.0 {
         format!("{:.2} s", us / 1e6)
+    } else if us >= 100_000.0 {
+        format!("{:.0} ms", us / 1e3)
     } else if us >= 1_000.0 {
         format!("{:.3} ms", us / 1e3)
     } else {
@@ -260,5 +262,6 @@ mod tests {
         assert_eq!(format_duration_us(350.4), "350 µs");
         assert_eq!(format_duration_us(1234.0), "1.234 ms");
         assert_eq!(format_duration_us(2_500_000.0), "2.50 s");
+        assert_eq!(format_duration_us(443_000.0), "443 ms");
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! A placeholder path is relative to the rule's fact (`{{release}}`); a leading `$` makes it
 //! absolute (`{{$host.kernel.release}}`). Values are rendered for people by the field's unit
-//! suffix (`*_bytes` as GB and GiB, `*_us` as ms), unless `|raw` follows the path.
+//! suffix (`*_bytes` as GB and GiB, `*_us` as ms), unless `|raw` follows the path; `|reason`
+//! shows only why a fact is unavailable.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -10,13 +11,24 @@ use serde_json::Value;
 use super::condition::{Resolved, join_path, resolve};
 use super::quantity::{Dimension, field_unit, format_bytes, format_duration_us};
 
+/// How a placeholder's value is shown.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Filter {
+    /// Formatted by unit suffix.
+    Human,
+    /// As stored.
+    Raw,
+    /// Only why the fact is unavailable (empty when it is available).
+    Reason,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Piece {
     Text(String),
     Field {
         path: String,
         absolute: bool,
-        raw: bool,
+        filter: Filter,
     },
 }
 
@@ -47,11 +59,14 @@ impl TryFrom<String> for Template {
                 Some((p, f)) => (p.trim(), Some(f.trim())),
                 None => (inner, None),
             };
-            let raw = match filter {
-                None => false,
-                Some("raw") => true,
+            let filter = match filter {
+                None => Filter::Human,
+                Some("raw") => Filter::Raw,
+                Some("reason") => Filter::Reason,
                 Some(other) => {
-                    return Err(format!("unknown template filter {other:?} (only `raw`)"));
+                    return Err(format!(
+                        "unknown template filter {other:?} (`raw` or `reason`)"
+                    ));
                 }
             };
             let (path, absolute) = match path.strip_prefix('$') {
@@ -64,7 +79,7 @@ impl TryFrom<String> for Template {
             pieces.push(Piece::Field {
                 path: path.to_string(),
                 absolute,
-                raw,
+                filter,
             });
             rest = &after[close + 2..];
         }
@@ -85,14 +100,21 @@ impl Template {
                 Piece::Field {
                     path,
                     absolute,
-                    raw,
+                    filter,
                 } => {
                     let full = if *absolute {
                         path.clone()
                     } else {
                         join_path(base, path)
                     };
-                    out.push_str(&render_value(resolve(root, &full), &full, *raw));
+                    let found = resolve(root, &full);
+                    match (filter, found) {
+                        (Filter::Reason, Resolved::Unavailable { reason, .. }) => {
+                            out.push_str(&reason)
+                        }
+                        (Filter::Reason, _) => {}
+                        (f, found) => out.push_str(&render_value(found, &full, *f == Filter::Raw)),
+                    }
                 }
             }
         }
@@ -170,6 +192,11 @@ mod tests {
             "350 µs at /, /var/lib/docker"
         );
         assert_eq!(t("plain").render(&facts, "host"), "plain");
+        assert_eq!(
+            t("why: {{glibc|reason}}").render(&facts, "host"),
+            "why: not found"
+        );
+        assert_eq!(t("why: {{kernel|reason}}").render(&facts, "host"), "why: ");
     }
 
     #[test]

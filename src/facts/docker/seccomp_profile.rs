@@ -138,6 +138,8 @@ pub fn judge(path: &str, text: &str, arch: &str) -> Result<ProfileVerdict, Profi
         )
     });
     let allowed = is_allowing(&action);
+    // Docker's SCMP_ACT_ERRNO without an errno returns EPERM.
+    let errno = errno.or((action == "SCMP_ACT_ERRNO").then_some(1));
     Ok(ProfileVerdict {
         path: path.to_string(),
         statx_allowed: allowed,
