@@ -199,6 +199,10 @@ mod tests {
             r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["reboot"],"action":"SCMP_ACT_ERRNO"}]}"#,
         );
         assert!(open.statx_allowed);
+        let plain = judge_str(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["statx"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        );
+        assert_eq!(plain.errno, Some(1), "EPERM is Docker's default errno");
         let shut = judge_str(
             r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["statx"],"action":"SCMP_ACT_ERRNO","errnoRet":38}]}"#,
         );
