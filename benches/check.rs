@@ -1,4 +1,5 @@
-//! Wall time of `preflight check` on this host's rules, disk probe included.
+//! Wall time of `preflight check` (disk probe and, where dockerd runs, the statx container
+//! probe included), and of the Docker part alone.
 //!
 //! Runs the release binary as a user would (process start, gathering, evaluation, rendering)
 //! and prints min / median / p90 over the runs. Figures, not assertions: the target (median
@@ -40,6 +41,64 @@ fn report(name: &str, args: &[&str], runs: usize) {
     );
 }
 
+/// The Docker part alone, in process: connect + /version + /info, then profile, containers
+/// and (optionally) the statx probe. Skipped, and said so, when no daemon answers.
+fn docker_part(runs: usize) {
+    use wa_preflight::facts::docker::{self, DockerOptions};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for probe in [false, true] {
+        let opts = DockerOptions {
+            statx_probe: probe,
+            ..DockerOptions::default()
+        };
+        let mut times = Vec::with_capacity(runs);
+        for i in 0..=runs {
+            let t = Instant::now();
+            let connected = match rt.block_on(docker::connect(&opts)) {
+                Ok(c) => c,
+                Err(e) => {
+                    println!("docker part: not measured, no daemon ({e})");
+                    return;
+                }
+            };
+            let facts = rt.block_on(docker::describe(
+                connected,
+                &opts,
+                time::OffsetDateTime::now_utc(),
+            ));
+            if probe {
+                assert!(
+                    matches!(
+                        facts.statx_probe,
+                        Some(wa_preflight::facts::Fact::Available(_))
+                    ),
+                    "the probe did not run: {:?}",
+                    facts.statx_probe
+                );
+            }
+            if i > 0 {
+                times.push(t.elapsed()); // the first run warms up
+            }
+        }
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "{:<44} runs {runs:>3}  min {:>7.2} ms  median {:>7.2} ms  p90 {:>7.2} ms",
+            if probe {
+                "docker part, with statx probe"
+            } else {
+                "docker part, without probe"
+            },
+            ms(times[0]),
+            ms(times[runs / 2]),
+            ms(times[(runs * 9 / 10).min(runs - 1)])
+        );
+    }
+}
+
 fn main() {
     let runs: usize = std::env::var("PREFLIGHT_BENCH_RUNS")
         .ok()
@@ -58,4 +117,10 @@ fn main() {
         runs,
     );
     report("facts (gather only)", &["facts"], runs);
+    report(
+        "check --no-statx-probe",
+        &["check", "--format", "json", "--no-statx-probe"],
+        runs,
+    );
+    docker_part(runs.min(15));
 }

@@ -18,3 +18,18 @@ echo "== cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --locked
+
+# Nothing the suite or the probe created may remain on either daemon.
+echo "== leftovers"
+leftovers=0
+for sock in /var/run/docker.sock /run/wa-preflight-test/docker-deny.sock; do
+  for label in wa-preflight.test wa-preflight.probe; do
+    c=$(DOCKER_HOST="unix://$sock" docker ps -aq --filter "label=$label" | wc -l)
+    i=$(DOCKER_HOST="unix://$sock" docker images -q --filter "label=$label" | wc -l)
+    if [ "$c" != 0 ] || [ "$i" != 0 ]; then
+      echo "leftover on $sock ($label): $c containers, $i images" >&2
+      leftovers=1
+    fi
+  done
+done
+exit $leftovers

@@ -63,7 +63,12 @@ fn evaluate_rule(
             && *status != Status::Pass
         {
             result.status = Status::Skip;
-            result.message = format!("prerequisite {req} is {}: {message}", status.as_str());
+            // A prerequisite skipped for its own prerequisite: cite the root cause once.
+            result.message = if *status == Status::Skip && message.starts_with("prerequisite ") {
+                message.clone()
+            } else {
+                format!("prerequisite {req} is {}: {message}", status.as_str())
+            };
             return result;
         }
     }

@@ -147,6 +147,7 @@ pub fn render_value(found: Resolved<'_>, full_path: &str, raw: bool) -> String {
                     (Dimension::Plain, _) => n.to_string(),
                 }
             }
+            Value::Array(items) if items.is_empty() => "none".to_string(),
             Value::Array(items) => items
                 .iter()
                 .map(|i| render_value(Resolved::Value(i), "", raw))
@@ -192,6 +193,8 @@ mod tests {
             "350 µs at /, /var/lib/docker"
         );
         assert_eq!(t("plain").render(&facts, "host"), "plain");
+        let empty = json!({"l": []});
+        assert_eq!(t("{{l}}").render(&empty, ""), "none");
         assert_eq!(
             t("why: {{glibc|reason}}").render(&facts, "host"),
             "why: not found"

@@ -1,0 +1,92 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)] // each test binary uses a different subset
+
+pub mod fake_docker;
+pub mod imitation;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// The real dockerd the test bed starts (scripts/testbed.sh).
+pub const DOCKER_SOCK: &str = "/var/run/docker.sock";
+/// The second real dockerd, whose default seccomp profile denies statx.
+pub const DENY_SOCK: &str = "/run/wa-preflight-test/docker-deny.sock";
+
+/// `preflight` with no operator config of this machine leaking in.
+pub fn preflight() -> Command {
+    let mut cmd = Command::cargo_bin("preflight").unwrap();
+    cmd.env("WA_PREFLIGHT_CONFIG", "/dev/null")
+        .env_remove("RUST_LOG")
+        .env_remove("DOCKER_HOST");
+    cmd
+}
+
+pub fn fixture(case: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(case)
+        .join("facts.json")
+}
+
+/// Fails the test (never skips it) when the test bed's daemon is not there.
+pub fn require_daemon(sock: &str) {
+    let ok = std::process::Command::new("curl")
+        .args(["-fsS", "--unix-socket", sock, "http://localhost/_ping"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "no Docker daemon answers on {sock}: run ./scripts/testbed.sh (as root) before the tests"
+    );
+}
+
+/// `preflight check --format json ARGS…`, parsed; the exit code is returned beside it.
+pub fn check_json(args: &[&str]) -> (i32, serde_json::Value) {
+    let out = preflight()
+        .args(["check", "--format", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), v)
+}
+
+/// The result of one rule in a JSON report.
+pub fn result<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("{id} missing from the report"))
+}
+
+/// `(status, message)` of one rule.
+pub fn verdict(report: &serde_json::Value, id: &str) -> (String, String) {
+    let r = result(report, id);
+    (
+        r["status"].as_str().unwrap().to_string(),
+        r["message"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Runs the docker CLI against `sock` (test set-up only; the product uses the API).
+pub fn docker(sock: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .env("DOCKER_HOST", format!("unix://{sock}"))
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
