@@ -42,6 +42,8 @@ start_dockerd() {
   fi
   echo "testbed: starting dockerd"
   mkdir -p "$TESTBED_DIR"
+  # A daemon killed without cleanup leaves its pidfile; a reused pid would block the start.
+  rm -f /var/run/docker.pid
   setsid dockerd >"$TESTBED_DIR/dockerd.log" 2>&1 < /dev/null &
   wait_for_socket /var/run/docker.sock "$TESTBED_DIR/dockerd.log"
 }
@@ -52,6 +54,7 @@ start_deny_dockerd() {
   fi
   echo "testbed: starting a second dockerd whose seccomp profile denies statx"
   mkdir -p "$TESTBED_DIR"
+  rm -f "$TESTBED_DIR/docker-deny.pid"
   cp "$REPO_DIR/fixtures/seccomp/deny-statx.json" "$TESTBED_DIR/deny-statx.json"
   if ! ip link show br-wapftest >/dev/null 2>&1; then
     ip link add br-wapftest type bridge
