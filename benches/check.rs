@@ -64,7 +64,7 @@ fn docker_part(runs: usize) {
                     return;
                 }
             };
-            let facts = rt.block_on(docker::describe(
+            let (facts, _) = rt.block_on(docker::describe(
                 connected,
                 &opts,
                 time::OffsetDateTime::now_utc(),

@@ -76,6 +76,7 @@ struct RawConfig {
     storage: StorageConfig,
     #[serde(default)]
     docker: DockerConfig,
+    database: Option<crate::facts::database::DatabaseConfig>,
 }
 
 /// The loaded config.
@@ -86,6 +87,7 @@ pub struct Config {
     pub waivers: Vec<Waiver>,
     pub storage: StorageConfig,
     pub docker: DockerConfig,
+    pub database: Option<crate::facts::database::DatabaseConfig>,
 }
 
 /// Why the config could not be used.
@@ -154,6 +156,7 @@ impl Config {
             waivers,
             storage: raw.storage,
             docker: raw.docker,
+            database: raw.database,
         })
     }
 }

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use wa_preflight::check::build_report;
 use wa_preflight::config::{Config, ConfigError};
+use wa_preflight::facts::database::DbFlags;
 use wa_preflight::facts::{self, Facts, GatherOptions, NoProgress, Progress};
 use wa_preflight::output::write_atomic;
 use wa_preflight::report::{self, Format, exit};
@@ -79,6 +80,32 @@ struct GatherArgs {
     /// Seconds each Docker API step may take (default 5).
     #[arg(long, value_name = "SECONDS")]
     docker_timeout: Option<f64>,
+    /// The database as a URL: mysql://user@host:port or postgres://user@host:port (a
+    /// password in the URL is used but never shown; prefer --db-password-file).
+    #[arg(long, value_name = "URL")]
+    db_url: Option<String>,
+    /// Database host (with --db-engine and --db-user).
+    #[arg(long, value_name = "HOST")]
+    db_host: Option<String>,
+    #[arg(long, value_name = "PORT")]
+    db_port: Option<u16>,
+    #[arg(long, value_name = "USER")]
+    db_user: Option<String>,
+    /// mysql or postgres (WA_DB_ENGINE's MYSQL/PGSQL work too).
+    #[arg(long, value_name = "ENGINE")]
+    db_engine: Option<String>,
+    /// File holding the database password (else the WA_DB_PASSWORD variable).
+    #[arg(long, value_name = "FILE")]
+    db_password_file: Option<PathBuf>,
+    /// A WhatsApp db.env file with WA_DB_* settings.
+    #[arg(long, value_name = "FILE")]
+    db_env: Option<PathBuf>,
+    /// Round trips timed for the database latency (default 50).
+    #[arg(long, value_name = "N")]
+    db_samples: Option<usize>,
+    /// Seconds connecting to the database and each measurement may take (default 5).
+    #[arg(long, value_name = "SECONDS")]
+    db_timeout: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -247,6 +274,26 @@ fn gather_options(config: &Config, args: &GatherArgs) -> GatherOptions {
         .filter(|s| *s > 0.0)
     {
         docker.deadline = std::time::Duration::from_secs_f64(secs);
+    }
+    let db = &mut opts.database;
+    db.flags = DbFlags {
+        url: args.db_url.clone(),
+        host: args.db_host.clone(),
+        port: args.db_port,
+        user: args.db_user.clone(),
+        engine: args.db_engine.clone(),
+        password_file: args.db_password_file.clone(),
+        env_file: args.db_env.clone(),
+    };
+    db.config = config.database.clone();
+    if let Some(n) = args
+        .db_samples
+        .or(config.database.as_ref().and_then(|c| c.samples))
+    {
+        db.samples = n.max(1);
+    }
+    if let Some(secs) = args.db_timeout.filter(|s| *s > 0.0) {
+        db.deadline = std::time::Duration::from_secs_f64(secs);
     }
     opts
 }

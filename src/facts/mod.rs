@@ -6,6 +6,7 @@
 //! (`docs/facts.md`): other tools, fixtures and support bundles write and read it.
 
 pub mod cpu;
+pub mod database;
 pub mod docker;
 pub mod glibc;
 pub mod kernel;
@@ -94,6 +95,9 @@ pub struct Facts {
     /// The Docker Engine; absent from documents written before it was gathered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker: Option<Fact<docker::DockerFacts>>,
+    /// The database; absent from documents written before it was gathered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<Fact<database::DatabaseFacts>>,
 }
 
 /// Facts about the host itself.
@@ -121,6 +125,7 @@ pub struct GatherOptions {
     /// Deadline of each gatherer.
     pub deadline: Duration,
     pub docker: docker::DockerOptions,
+    pub database: database::DbOptions,
 }
 
 impl GatherOptions {
@@ -137,6 +142,7 @@ impl GatherOptions {
             probe: probe::ProbeBudget::default(),
             deadline: Duration::from_secs(5),
             docker: docker::DockerOptions::default(),
+            database: database::DbOptions::default(),
         }
     }
 }
@@ -237,20 +243,27 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
         }
     }
     let budget = opts.probe.clone();
-    let docker = async {
-        match connected {
+    // Docker first, then the database: its last settings source is the coreapp's env.
+    let docker_then_db = async {
+        let (docker, coreapp_env) = match connected {
             Fact::Available(c) => {
                 progress.started("docker probe and containers");
-                let facts = docker::describe(c, &opts.docker, collected_at).await;
+                let (facts, env) = docker::describe(c, &opts.docker, collected_at).await;
                 progress.finished("docker probe and containers");
-                Fact::Available(facts)
+                (Fact::Available(facts), env)
             }
-            Fact::Unavailable(why) => Fact::Unavailable(why),
-        }
+            Fact::Unavailable(why) => (Fact::Unavailable(why), None),
+        };
+        let container = coreapp_env.as_ref().map(|(name, env)| (name.as_str(), env));
+        progress.started("database");
+        let db: Fact<database::DatabaseFacts> =
+            database::gather(&opts.database, container).await.into();
+        progress.finished("database");
+        (docker, db)
     };
-    let (storage, docker) = tokio::join!(
+    let (storage, (docker, database)) = tokio::join!(
         blocking("storage", d, p, move || storage::gather(&paths, &budget)),
-        docker,
+        docker_then_db,
     );
     Facts {
         schema_version: FACTS_SCHEMA_VERSION,
@@ -268,6 +281,7 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
             storage,
         },
         docker: Some(docker),
+        database: Some(database),
     }
 }
 

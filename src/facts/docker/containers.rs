@@ -187,12 +187,17 @@ pub fn fingerprint(salt: &[u8], value: &str) -> String {
         .collect()
 }
 
-/// Lists and inspects the WhatsApp containers.
+/// A coreapp's full environment, kept in memory for the database settings (it holds the
+/// password) and never serialised.
+pub type CoreappEnv = (String, HashMap<String, String>);
+
+/// Lists and inspects the WhatsApp containers; also returns the first running coreapp's
+/// environment for the database check.
 pub async fn gather(
     docker: &Docker,
     patterns: &ImagePatterns,
     collected_at: OffsetDateTime,
-) -> Result<WaFacts, String> {
+) -> Result<(WaFacts, Option<CoreappEnv>), String> {
     let mut salt = [0u8; 16];
     rustix::rand::getrandom(&mut salt, rustix::rand::GetRandomFlags::empty())
         .map_err(|e| format!("no randomness for secret fingerprints: {e}"))?;
@@ -203,6 +208,7 @@ pub async fn gather(
         .await
         .map_err(|e| describe("GET /containers/json", &e))?;
     let mut containers = Vec::new();
+    let mut coreapp_env: Option<CoreappEnv> = None;
     for summary in list {
         let (Some(id), Some(image)) = (summary.id, summary.image) else {
             continue;
@@ -212,7 +218,11 @@ pub async fn gather(
         };
         match docker.inspect_container(&id, None).await {
             Ok(inspect) => {
-                containers.push(container_facts(&inspect, &image, role, &salt, collected_at))
+                let facts = container_facts(&inspect, &image, role, &salt, collected_at);
+                if role == Role::Coreapp && (coreapp_env.is_none() || facts.running) {
+                    coreapp_env = Some((facts.name.clone(), env_map(&inspect)));
+                }
+                containers.push(facts);
             }
             // Removed between listing and inspecting: it is gone, not an error.
             Err(bollard::errors::Error::DockerResponseServerError {
@@ -224,7 +234,20 @@ pub async fn gather(
         }
     }
     containers.sort_by(|a, b| (a.role as u8, &a.name).cmp(&(b.role as u8, &b.name)));
-    Ok(summarise(containers))
+    Ok((summarise(containers), coreapp_env))
+}
+
+fn env_map(c: &ContainerInspectResponse) -> HashMap<String, String> {
+    c.config
+        .as_ref()
+        .and_then(|c| c.env.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (kv, String::new()),
+        })
+        .collect()
 }
 
 /// The cross-container summary.
@@ -275,15 +298,7 @@ pub fn container_facts(
         .image
         .clone()
         .unwrap_or_else(|| listed_image.to_string());
-    let env: HashMap<String, String> = config
-        .env
-        .unwrap_or_default()
-        .into_iter()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (kv, String::new()),
-        })
-        .collect();
+    let env = env_map(c);
     let mut env_names: Vec<String> = env.keys().cloned().collect();
     env_names.sort();
     let mut ports: Vec<PortFacts> = Vec::new();

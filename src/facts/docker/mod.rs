@@ -148,12 +148,13 @@ fn judge_profile(path: &str) -> Fact<ProfileVerdict> {
     }
 }
 
-/// The second step: profile, probe and containers, concurrently.
+/// The second step: profile, probe and containers, concurrently. Also returns the running
+/// coreapp's environment (in memory only) for the database settings.
 pub async fn describe(
     connected: Connected,
     opts: &DockerOptions,
     collected_at: OffsetDateTime,
-) -> DockerFacts {
+) -> (DockerFacts, Option<containers::CoreappEnv>) {
     let Connected {
         docker,
         endpoint,
@@ -181,22 +182,27 @@ pub async fn describe(
         )
         .await
         {
-            Ok(r) => r.into(),
-            Err(_) => Fact::Unavailable(format!(
-                "container discovery did not finish within {} ms",
-                opts.deadline.as_millis()
-            )),
+            Ok(Ok((wa, env))) => (Fact::Available(wa), env),
+            Ok(Err(e)) => (Fact::Unavailable(e), None),
+            Err(_) => (
+                Fact::Unavailable(format!(
+                    "container discovery did not finish within {} ms",
+                    opts.deadline.as_millis()
+                )),
+                None,
+            ),
         }
     };
-    let (statx_probe, wa) = tokio::join!(probe, wa);
-    DockerFacts {
+    let (statx_probe, (wa, coreapp_env)) = tokio::join!(probe, wa);
+    let facts = DockerFacts {
         endpoint,
         engine,
         daemon_json,
         seccomp_profile,
         statx_probe,
         wa,
-    }
+    };
+    (facts, coreapp_env)
 }
 
 #[cfg(test)]

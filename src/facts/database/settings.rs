@@ -1,0 +1,446 @@
+//! Where the database connection settings come from, first found wins:
+//! 1. `--db-url`, or `--db-host/--db-port/--db-user/--db-engine` with the password from
+//!    `--db-password-file` or `WA_DB_PASSWORD` (never a plain flag value);
+//! 2. `--db-env FILE`, a WhatsApp `db.env`;
+//! 3. the config file's `database:` section;
+//! 4. the `WA_DB_*` variables of the running coreapp container.
+//!
+//! The password lives in [`Secret`], whose `Debug` and `Display` never show it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A password: kept in memory, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The value, for the driver and for redaction only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The two engines the client supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Mysql,
+    Postgres,
+}
+
+impl Engine {
+    /// `WA_DB_ENGINE` values (`MYSQL`, `PGSQL`, case-insensitive) and URL schemes.
+    pub fn parse(s: &str) -> Option<Engine> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "mysql" => Some(Engine::Mysql),
+            "pgsql" | "postgres" | "postgresql" => Some(Engine::Postgres),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Mysql => "mysql",
+            Engine::Postgres => "postgresql",
+        }
+    }
+    pub fn default_port(self) -> u16 {
+        match self {
+            Engine::Mysql => 3306,
+            Engine::Postgres => 5432,
+        }
+    }
+}
+
+/// Client TLS files (`WA_DB_SSL_CA/CERT/KEY`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// A database to check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbTarget {
+    pub engine: Engine,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<Secret>,
+    pub database: Option<String>,
+    pub tls: TlsFiles,
+    /// Which source gave these settings, for the report.
+    pub source: String,
+}
+
+/// The config file's `database:` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub engine: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    /// A file holding the password (never the password itself in the config).
+    pub password_file: Option<PathBuf>,
+    pub database: Option<String>,
+    /// A db.env to read instead of the fields above.
+    pub env_file: Option<PathBuf>,
+    /// Round trips for the latency measurement.
+    pub samples: Option<usize>,
+}
+
+/// The operator's flags.
+#[derive(Debug, Clone, Default)]
+pub struct DbFlags {
+    pub url: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub engine: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub env_file: Option<PathBuf>,
+}
+
+/// Reads a password file: its first line, without the newline.
+fn read_password(path: &Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read password file {}: {e}", path.display()))?;
+    Ok(Secret::new(
+        text.lines().next().unwrap_or("").trim_end_matches('\r'),
+    ))
+}
+
+/// Parses a db.env file (`KEY=VALUE` lines; `#` comments, quotes, CRLF and `export` prefixes
+/// allowed). Errors name the file and line but never repeat the line: it may hold the password.
+pub fn parse_env_file(name: &str, text: &str) -> Result<HashMap<String, String>, String> {
+    let mut vars = HashMap::new();
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        let line = raw.trim_end_matches('\r').trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").map_or(line, str::trim_start);
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(format!("{name}:{n}: expected KEY=VALUE"));
+        };
+        let key = key.trim();
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("{name}:{n}: {key:?} is not a variable name"));
+        }
+        let value = value.trim();
+        let value = match value.chars().next() {
+            Some(q @ ('"' | '\'')) => {
+                let inner = &value[1..];
+                let end = inner
+                    .rfind(q)
+                    .ok_or_else(|| format!("{name}:{n}: the value of {key} has no closing {q}"))?;
+                if !inner[end + 1..].trim().is_empty() {
+                    return Err(format!("{name}:{n}: text after the closing quote of {key}"));
+                }
+                inner[..end].to_string()
+            }
+            _ => value.to_string(),
+        };
+        vars.insert(key.to_string(), value);
+    }
+    Ok(vars)
+}
+
+/// Builds a target from `WA_DB_*` variables.
+pub fn from_wa_env(vars: &HashMap<String, String>, source: &str) -> Result<DbTarget, String> {
+    let get = |k: &str| {
+        vars.get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let engine_raw =
+        get("WA_DB_ENGINE").ok_or_else(|| format!("{source}: WA_DB_ENGINE is not set"))?;
+    let engine = Engine::parse(&engine_raw)
+        .ok_or_else(|| format!("{source}: WA_DB_ENGINE={engine_raw} must be MYSQL or PGSQL"))?;
+    let host =
+        get("WA_DB_HOSTNAME").ok_or_else(|| format!("{source}: WA_DB_HOSTNAME is not set"))?;
+    let port = match get("WA_DB_PORT") {
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("{source}: WA_DB_PORT={p} is not a port number"))?,
+        None => engine.default_port(),
+    };
+    let user =
+        get("WA_DB_USERNAME").ok_or_else(|| format!("{source}: WA_DB_USERNAME is not set"))?;
+    Ok(DbTarget {
+        engine,
+        host,
+        port,
+        user,
+        // The password is taken as written: spaces and forbidden characters are judged later.
+        password: vars.get("WA_DB_PASSWORD").map(Secret::new),
+        database: None,
+        tls: TlsFiles {
+            ca: get("WA_DB_SSL_CA").map(PathBuf::from),
+            cert: get("WA_DB_SSL_CERT").map(PathBuf::from),
+            key: get("WA_DB_SSL_KEY").map(PathBuf::from),
+        },
+        source: source.to_string(),
+    })
+}
+
+fn from_url(url: &str) -> Result<DbTarget, String> {
+    // Never echo the URL: it may carry the password.
+    let u = url::Url::parse(url).map_err(|e| format!("--db-url is not a URL ({e})"))?;
+    let engine = Engine::parse(u.scheme())
+        .ok_or_else(|| format!("--db-url scheme {:?} must be mysql or postgres", u.scheme()))?;
+    let host = u.host_str().ok_or("--db-url names no host")?.to_string();
+    let decode =
+        |s: &str| percent_decode(s).ok_or_else(|| "--db-url has an invalid %-escape".to_string());
+    let database = u.path().trim_start_matches('/');
+    Ok(DbTarget {
+        engine,
+        host,
+        port: u.port().unwrap_or(engine.default_port()),
+        user: decode(u.username())?,
+        password: u.password().map(decode).transpose()?.map(Secret::new),
+        database: (!database.is_empty()).then(|| database.to_string()),
+        tls: TlsFiles::default(),
+        source: "--db-url".to_string(),
+    })
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The password for flag- and config-given settings: a file, else `WA_DB_PASSWORD`.
+fn password_from(file: Option<&Path>) -> Result<Option<Secret>, String> {
+    match file {
+        Some(f) => read_password(f).map(Some),
+        None => Ok(std::env::var("WA_DB_PASSWORD").ok().map(Secret::new)),
+    }
+}
+
+fn from_fields(
+    engine: Option<&str>,
+    host: Option<&str>,
+    port: Option<u16>,
+    user: Option<&str>,
+    password_file: Option<&Path>,
+    source: &str,
+) -> Result<DbTarget, String> {
+    let engine =
+        engine.ok_or_else(|| format!("{source}: the engine (mysql or postgres) is missing"))?;
+    let engine = Engine::parse(engine)
+        .ok_or_else(|| format!("{source}: engine {engine:?} must be mysql or postgres"))?;
+    Ok(DbTarget {
+        engine,
+        host: host
+            .ok_or_else(|| format!("{source}: the host is missing"))?
+            .to_string(),
+        port: port.unwrap_or(engine.default_port()),
+        user: user
+            .ok_or_else(|| format!("{source}: the user is missing"))?
+            .to_string(),
+        password: password_from(password_file)?,
+        database: None,
+        tls: TlsFiles::default(),
+        source: source.to_string(),
+    })
+}
+
+fn from_env_file(path: &Path) -> Result<DbTarget, String> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    from_wa_env(&parse_env_file(&shown, &text)?, &format!("db.env {shown}"))
+}
+
+/// Picks the settings; `Ok(None)` when no source names a database.
+pub fn resolve(
+    flags: &DbFlags,
+    config: Option<&DatabaseConfig>,
+    container: Option<(&str, &HashMap<String, String>)>,
+) -> Result<Option<DbTarget>, String> {
+    if let Some(url) = &flags.url {
+        let mut t = from_url(url)?;
+        if t.password.is_none() {
+            t.password = password_from(flags.password_file.as_deref())?;
+        }
+        return Ok(Some(t));
+    }
+    if flags.host.is_some() {
+        return from_fields(
+            flags.engine.as_deref(),
+            flags.host.as_deref(),
+            flags.port,
+            flags.user.as_deref(),
+            flags.password_file.as_deref(),
+            "--db-host",
+        )
+        .map(Some);
+    }
+    if let Some(path) = &flags.env_file {
+        return from_env_file(path).map(Some);
+    }
+    if let Some(c) = config {
+        if let Some(path) = &c.env_file {
+            return from_env_file(path).map(Some);
+        }
+        if c.host.is_some() {
+            let mut t = from_fields(
+                c.engine.as_deref(),
+                c.host.as_deref(),
+                c.port,
+                c.user.as_deref(),
+                c.password_file.as_deref(),
+                "config database:",
+            )?;
+            t.database = c.database.clone();
+            return Ok(Some(t));
+        }
+    }
+    if let Some((name, vars)) = container
+        && vars.contains_key("WA_DB_ENGINE")
+    {
+        return from_wa_env(vars, &format!("container {name}")).map(Some);
+    }
+    Ok(None)
+}
+
+/// How to give a database, for the "not configured" message.
+pub const HOW_TO_CONFIGURE: &str = "no database configured: give --db-url, --db-host with \
+--db-engine/--db-user (password from --db-password-file or WA_DB_PASSWORD), --db-env FILE, a \
+database: section in the config, or run coreapp with its WA_DB_* variables";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn db_env_files() {
+        let text = "# WhatsApp db.env\r\nWA_DB_ENGINE=MYSQL\r\nexport WA_DB_HOSTNAME=db\r\nWA_DB_PORT=\"3306\"\r\nWA_DB_USERNAME='root'\r\nWA_DB_PASSWORD=te=st pass\r\n\r\nWA_DB_CONNECTION_IDLE_TIMEOUT=180000\r\n";
+        let vars = parse_env_file("db.env", text).unwrap();
+        let t = from_wa_env(&vars, "db.env").unwrap();
+        assert_eq!(
+            (t.engine, t.host.as_str(), t.port, t.user.as_str()),
+            (Engine::Mysql, "db", 3306, "root")
+        );
+        assert_eq!(t.password.as_ref().map(Secret::expose), Some("te=st pass"));
+        assert_eq!(format!("{:?}", t.password), "Some(<redacted>)");
+        let pg = from_wa_env(
+            &parse_env_file(
+                "e",
+                "WA_DB_ENGINE=pgsql\nWA_DB_HOSTNAME=h\nWA_DB_USERNAME=u\n",
+            )
+            .unwrap(),
+            "e",
+        )
+        .unwrap();
+        assert_eq!((pg.engine, pg.port), (Engine::Postgres, 5432));
+    }
+
+    #[test]
+    fn malformed_db_env_is_located_and_never_echoed() {
+        let e = parse_env_file(
+            "db.env",
+            "WA_DB_ENGINE=MYSQL\nWA_DB_PASSWORD s3cret-value\n",
+        )
+        .unwrap_err();
+        assert_eq!(e, "db.env:2: expected KEY=VALUE");
+        let e = parse_env_file("db.env", "A=1\n\nWA_DB_PASSWORD=\"s3cret-value\n").unwrap_err();
+        assert!(e.starts_with("db.env:3:") && !e.contains("s3cret"), "{e}");
+        let e = parse_env_file("db.env", "BAD KEY=1\n").unwrap_err();
+        assert!(e.starts_with("db.env:1:"), "{e}");
+        let vars = parse_env_file("db.env", "WA_DB_ENGINE=ORACLE\n").unwrap();
+        assert!(
+            from_wa_env(&vars, "db.env")
+                .unwrap_err()
+                .contains("must be MYSQL or PGSQL")
+        );
+        let vars = parse_env_file(
+            "db.env",
+            "WA_DB_ENGINE=MYSQL\nWA_DB_HOSTNAME=h\nWA_DB_USERNAME=u\nWA_DB_PORT=http\n",
+        )
+        .unwrap();
+        assert!(
+            from_wa_env(&vars, "db.env")
+                .unwrap_err()
+                .contains("WA_DB_PORT=http")
+        );
+    }
+
+    #[test]
+    fn urls_and_precedence() {
+        let flags = DbFlags {
+            url: Some("postgres://wa:p%40ss%21@db.example:6432/waent".into()),
+            env_file: Some("/nonexistent".into()),
+            ..DbFlags::default()
+        };
+        let t = resolve(&flags, None, None).unwrap().unwrap();
+        assert_eq!(
+            (t.engine, t.host.as_str(), t.port),
+            (Engine::Postgres, "db.example", 6432)
+        );
+        assert_eq!(t.password.unwrap().expose(), "p@ss!");
+        assert_eq!(t.database.as_deref(), Some("waent"));
+        let e = resolve(
+            &DbFlags {
+                url: Some("oracle://x/y".into()),
+                ..DbFlags::default()
+            },
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("must be mysql or postgres"));
+        let e = resolve(
+            &DbFlags {
+                url: Some("mysql://u:hunter2@".into()),
+                ..DbFlags::default()
+            },
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+        // Nothing anywhere: not configured.
+        assert_eq!(resolve(&DbFlags::default(), None, None).unwrap(), None);
+        // The container's variables come last.
+        let vars: HashMap<String, String> = [
+            ("WA_DB_ENGINE", "MYSQL"),
+            ("WA_DB_HOSTNAME", "10.0.0.5"),
+            ("WA_DB_USERNAME", "wa"),
+            ("WA_DB_PASSWORD", "x"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let t = resolve(&DbFlags::default(), None, Some(("wa_coreapp_1", &vars)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.source, "container wa_coreapp_1");
+    }
+}
