@@ -99,6 +99,61 @@ fn docker_part(runs: usize) {
     }
 }
 
+/// The database part alone, in process, against the test bed's PostgreSQL 13 on loopback:
+/// connect time and the whole part (connect, identify, 50 round trips, settings, grants).
+fn database_part(runs: usize) {
+    use wa_preflight::facts::Fact;
+    use wa_preflight::facts::database::{self, DbFlags, DbOptions};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let opts = DbOptions {
+        flags: DbFlags {
+            url: Some("postgres://wa:wa-pass@127.0.0.1:15413".to_string()),
+            ..DbFlags::default()
+        },
+        ..DbOptions::default()
+    };
+    let mut whole = Vec::with_capacity(runs);
+    let mut connect = Vec::with_capacity(runs);
+    for i in 0..=runs {
+        let t = Instant::now();
+        let facts = match rt.block_on(database::gather(&opts, None)) {
+            Ok(f) => f,
+            Err(e) => {
+                println!("database part: not measured ({e})");
+                return;
+            }
+        };
+        if !matches!(facts.server, Some(Fact::Available(_))) {
+            println!(
+                "database part: not measured, no server on 127.0.0.1:15413 (scripts/testbed.sh)"
+            );
+            return;
+        }
+        if i > 0 {
+            whole.push(t.elapsed());
+            connect.push(Duration::from_secs_f64(
+                facts.connect_us.unwrap_or(0.0) / 1e6,
+            ));
+        }
+    }
+    for (name, mut times) in [
+        ("database connect (TCP + auth), PostgreSQL 13", connect),
+        ("database part, 50 samples, PostgreSQL 13", whole),
+    ] {
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "{name:<44} runs {runs:>3}  min {:>7.2} ms  median {:>7.2} ms  p90 {:>7.2} ms",
+            ms(times[0]),
+            ms(times[runs / 2]),
+            ms(times[(runs * 9 / 10).min(runs - 1)])
+        );
+    }
+}
+
 fn main() {
     let runs: usize = std::env::var("PREFLIGHT_BENCH_RUNS")
         .ok()
@@ -107,7 +162,7 @@ fn main() {
         .max(1);
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/centos7/facts.json");
     report(
-        "check (host rules, live, with disk probe)",
+        "check (all rules, disk + statx probes)",
         &["check", "--format", "json"],
         runs,
     );
@@ -123,4 +178,5 @@ fn main() {
         runs,
     );
     docker_part(runs.min(15));
+    database_part(runs);
 }

@@ -9,7 +9,8 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-# Real services the tests talk to (dockerd twice); host-fact tests need only procfs/sysfs.
+# Real services the tests talk to (dockerd twice, MariaDB three ways, PostgreSQL 11/12/13/15);
+# host-fact tests need only procfs/sysfs.
 ./scripts/testbed.sh
 
 echo "== cargo fmt --check"

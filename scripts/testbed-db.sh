@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts the real database servers the tests talk to (Debian 12, as root).
-# Idempotent. Sourced by scripts/testbed.sh. All listen on 127.0.0.1 only.
+# Idempotent. Run by scripts/testbed.sh. All listen on 127.0.0.1 only.
 #
 #   MariaDB 10.11 (Debian)                    127.0.0.1:13306
 #   MariaDB posing as MySQL 8.0.36 (--version) 127.0.0.1:13307

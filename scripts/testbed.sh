@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts the real services the tests talk to (Debian 12, as root). Idempotent:
-# what is already installed or running is left alone. Sourced by scripts/test.sh.
+# what is already installed or running is left alone. Run by scripts/test.sh; the database
+# servers are started by scripts/testbed-db.sh, called at the end.
 #
 #   dockerd         Debian's docker.io on /var/run/docker.sock
 #   dockerd "deny"  a second daemon whose default seccomp profile denies statx, on
@@ -75,3 +76,4 @@ start_deny_dockerd() {
 need_packages
 start_dockerd
 start_deny_dockerd
+"$REPO_DIR/scripts/testbed-db.sh"
