@@ -77,6 +77,19 @@ struct RawConfig {
     #[serde(default)]
     docker: DockerConfig,
     database: Option<crate::facts::database::DatabaseConfig>,
+    #[serde(default)]
+    redaction: RedactionConfig,
+}
+
+/// The support bundle's redaction settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionConfig {
+    /// Redact phone numbers (default true).
+    pub phones: Option<bool>,
+    /// The operator's own literals and patterns.
+    #[serde(default)]
+    pub rules: Vec<crate::redact::CustomRule>,
 }
 
 /// The loaded config.
@@ -88,6 +101,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub docker: DockerConfig,
     pub database: Option<crate::facts::database::DatabaseConfig>,
+    pub redaction: RedactionConfig,
 }
 
 /// Why the config could not be used.
@@ -157,6 +171,7 @@ impl Config {
             storage: raw.storage,
             docker: raw.docker,
             database: raw.database,
+            redaction: raw.redaction,
         })
     }
 }

@@ -4,9 +4,11 @@
 //! One pipeline: gather [`facts`] → evaluate [`rules`] → render a [`report`]. The binary
 //! (`preflight`) only parses flags and wires these together.
 
+pub mod bundle;
 pub mod check;
 pub mod config;
 pub mod facts;
 pub mod output;
+pub mod redact;
 pub mod report;
 pub mod rules;

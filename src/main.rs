@@ -43,6 +43,25 @@ enum Command {
     Facts(FactsArgs),
     /// List the rules.
     Rules(RulesArgs),
+    /// Write a support bundle (.tar.gz): report, facts, host files, Docker and container logs,
+    /// all redacted, with a manifest. Exit 0 written, 1 not written (e.g. a leak found).
+    Bundle(BundleArgs),
+    /// Re-redact an existing bundle (.tar.gz) or a single file.
+    Redact {
+        /// The bundle or file to redact.
+        input: PathBuf,
+        /// Where to write the redacted copy.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Replace OUTPUT if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Leave phone numbers as they are.
+        #[arg(long)]
+        no_redact_phones: bool,
+        #[arg(long, value_name = "FILE", env = "WA_PREFLIGHT_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Show one rule with its remedy and source.
     Explain {
         /// Rule ID, e.g. host.kernel.
@@ -129,6 +148,69 @@ struct CheckArgs {
     /// Evaluate a saved facts document instead of gathering from this host.
     #[arg(long, value_name = "FILE")]
     facts: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct BundleArgs {
+    /// Where to write the bundle (.tar.gz).
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// Replace OUTPUT if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Write secrets as they are. Only for a bundle that never leaves the host.
+    #[arg(long)]
+    no_redact: bool,
+    /// Leave phone numbers as they are (they are redacted by default).
+    #[arg(long)]
+    no_redact_phones: bool,
+    /// Container logs since: a duration back from now (3h, 90m, 2d) or a Unix time.
+    #[arg(long, default_value = "3h", value_name = "WHEN")]
+    since: String,
+    /// Container logs until: a duration back from now or a Unix time (default: now).
+    #[arg(long, value_name = "WHEN")]
+    until: Option<String>,
+    /// Largest file kept; larger logs keep their newest part.
+    #[arg(long, default_value = "25MiB", value_name = "SIZE")]
+    max_file_size: String,
+    /// Largest bundle content.
+    #[arg(long, default_value = "200MiB", value_name = "SIZE")]
+    max_total_size: String,
+    /// Also include this host file. Repeatable.
+    #[arg(long = "include", value_name = "FILE")]
+    include: Vec<PathBuf>,
+    /// List what would be collected and redacted, and write nothing.
+    #[arg(long)]
+    preview: bool,
+    /// Use a saved facts document instead of gathering.
+    #[arg(long, value_name = "FILE")]
+    facts: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    profile: Option<Profile>,
+    #[command(flatten)]
+    rules: RuleFiles,
+    #[command(flatten)]
+    gather: GatherArgs,
+}
+
+/// `3h`, `90m`, `2d`, `45s` back from `now`, or a Unix time.
+fn parse_when(text: &str, now: i64) -> Result<i64, String> {
+    let t = text.trim();
+    if let Ok(unix) = t.parse::<i64>() {
+        return Ok(unix);
+    }
+    let (num, unit) = t.split_at(t.len().saturating_sub(1));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is neither a duration (3h, 90m, 2d) nor a Unix time"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(format!("{text:?}: use s, m, h or d")),
+    };
+    Ok(now - secs)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -228,6 +310,14 @@ fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Check(args) => check(args, cli.quiet),
         Command::Facts(args) => print_facts(args, cli.quiet),
         Command::Rules(args) => list_rules(args),
+        Command::Bundle(args) => bundle(args, cli.quiet),
+        Command::Redact {
+            input,
+            output,
+            force,
+            no_redact_phones,
+            config,
+        } => redact(&input, &output, force, !no_redact_phones, config.as_deref()),
         Command::Explain { id, rules } => explain(&id, &rules),
     }
 }
@@ -390,6 +480,127 @@ fn check(args: CheckArgs, quiet: bool) -> Result<i32, Failure> {
     let text = report::render(&report, args.format, color).context("cannot render the report")?;
     emit(args.output.as_deref(), &text)?;
     Ok(report.exit_code(args.strict))
+}
+
+fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
+    use wa_preflight::bundle::{self, BundleError, Created, Limits, Request};
+    use wa_preflight::rules::quantity::parse_size;
+    let started_at = OffsetDateTime::now_utc();
+    let now = started_at.unix_timestamp();
+    let since = parse_when(&args.since, now).map_err(Failure::Usage)?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|u| parse_when(u, now))
+        .transpose()
+        .map_err(Failure::Usage)?;
+    let limits = Limits {
+        max_file: parse_size(&args.max_file_size).map_err(Failure::Usage)?,
+        max_total: parse_size(&args.max_total_size).map_err(Failure::Usage)?,
+        ..Limits::default()
+    };
+    let set = load_rules(&args.rules)?;
+    let config = Config::load(args.gather.config.as_deref(), &set)?;
+    let opts = gather_options(&config, &args.gather);
+    let facts = match &args.facts {
+        Some(path) => facts::load_facts_file(path).map_err(|e| Failure::Usage(e.to_string()))?,
+        None => gather_facts(&opts, quiet)?,
+    };
+    let ctx = EvalContext {
+        profile: args
+            .profile
+            .or(config.profile)
+            .unwrap_or(Profile::Production),
+        waivers: &config.waivers,
+        today: started_at.date(),
+    };
+    let report =
+        build_report(&facts, &set, &ctx, started_at, 0).context("cannot evaluate the facts")?;
+    // The database password, when the run knows it, is a literal the leak scan looks for.
+    let mut secrets = Vec::new();
+    if let Ok(Some(t)) = wa_preflight::facts::database::settings::resolve(
+        &opts.database.flags,
+        opts.database.config.as_ref(),
+        None,
+    ) && let Some(p) = t.password
+    {
+        secrets.push(("password".to_string(), p.expose().to_string()));
+    }
+    let request = Request {
+        output: args.output.clone(),
+        force: args.force,
+        redact: !args.no_redact,
+        phones: !args.no_redact_phones && config.redaction.phones.unwrap_or(true),
+        window: wa_preflight::bundle::collect::Window {
+            since: Some(since),
+            until,
+        },
+        limits,
+        include: args.include.clone(),
+        custom: config.redaction.rules.clone(),
+        secrets,
+        docker: opts.docker.clone(),
+        facts: &facts,
+        report: &report,
+        preview: args.preview,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let created = rt.block_on(bundle::create(request));
+    rt.shutdown_background();
+    match created {
+        Ok(Created::Previewed(p)) => {
+            let text =
+                serde_json::to_string_pretty(&p).context("cannot serialise the preview")? + "\n";
+            emit(None, &text)?;
+            Ok(exit::OK)
+        }
+        Ok(Created::Written(m)) => {
+            let failed = m.collectors.iter().filter(|c| c.status != "ok").count();
+            let redactions: u64 = m.redactions.values().sum();
+            eprintln!(
+                "preflight: wrote {} ({} files, {} redactions, {} collector(s) failed or timed out{})",
+                args.output.display(),
+                m.files.len(),
+                redactions,
+                failed,
+                if m.omitted.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} files left out by the size cap", m.omitted.len())
+                }
+            );
+            Ok(exit::OK)
+        }
+        Err(e @ BundleError::Exists(_)) => Err(Failure::Usage(e.to_string())),
+        Err(e) => Err(Failure::Internal(anyhow::anyhow!(e))),
+    }
+}
+
+fn redact(
+    input: &Path,
+    output: &Path,
+    force: bool,
+    phones: bool,
+    config: Option<&Path>,
+) -> Result<i32, Failure> {
+    use wa_preflight::bundle::{BundleError, redact_existing};
+    let config = Config::load(config, &RuleSet::embedded()?)?;
+    match redact_existing(input, output, force, phones, &config.redaction.rules) {
+        Ok(counts) => {
+            eprintln!(
+                "preflight: wrote {} ({} redactions)",
+                output.display(),
+                counts.values().sum::<u64>()
+            );
+            Ok(exit::OK)
+        }
+        Err(e @ BundleError::Exists(_)) => Err(Failure::Usage(e.to_string())),
+        Err(e) => Err(Failure::Internal(anyhow::anyhow!(e))),
+    }
 }
 
 fn print_facts(args: FactsArgs, quiet: bool) -> Result<i32, Failure> {

@@ -170,6 +170,24 @@ impl fmt::Display for NumberCmp {
     }
 }
 
+/// Parses a size such as `25MiB`, `200MB` or `1048576` into bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. 25MiB)"))?;
+    match unit_factor(unit.trim()) {
+        Some((Dimension::Bytes | Dimension::Plain, f)) => Ok((n * f) as u64),
+        _ => Err(format!(
+            "{text:?} is not a size (units B, KB, MB, GB, KiB, MiB, GiB)"
+        )),
+    }
+}
+
 /// Renders bytes for people: the decimal figure vendors document, and the binary one `free`
 /// and `df -h` show, so neither reader has to convert.
 pub fn format_bytes(bytes: f64) -> String {
@@ -253,6 +271,15 @@ mod tests {
         assert_eq!(field_unit("connect_ms"), (Dimension::Duration, 1000.0));
         assert_eq!(field_unit("uptime_seconds"), (Dimension::Duration, 1e6));
         assert_eq!(field_unit("cpu.logical"), (Dimension::Plain, 1.0));
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("25MiB"), Ok(25 << 20));
+        assert_eq!(parse_size("200MB"), Ok(200_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5ms").is_err());
     }
 
     #[test]

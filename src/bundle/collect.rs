@@ -1,0 +1,479 @@
+//! Collectors: each gathers raw material into a spool file in a private temp folder, under its
+//! own deadline. A collector that fails or times out is recorded; the others go on.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::query_parameters::{DownloadFromContainerOptionsBuilder, LogsOptionsBuilder};
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+/// One file meant for the bundle, spooled raw (not yet redacted).
+#[derive(Debug, Clone)]
+pub struct Spooled {
+    /// Path inside the bundle's top folder (`docker/wa_coreapp_1/logs.txt`).
+    pub path: String,
+    /// The collector that made it.
+    pub producer: String,
+    pub file: PathBuf,
+}
+
+/// What a collector ended with.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CollectorOutcome {
+    pub name: String,
+    /// `ok`, `failed` or `timeout`.
+    pub status: String,
+    pub error: Option<String>,
+    pub files: usize,
+    pub duration_ms: u64,
+}
+
+/// Where collectors put their spool files.
+pub struct Spool {
+    dir: tempfile::TempDir,
+    counter: std::sync::atomic::AtomicUsize,
+}
+
+impl Spool {
+    pub fn new() -> std::io::Result<Spool> {
+        // Raw material may hold secrets: the folder is private (0700) and removed on drop.
+        let dir = tempfile::Builder::new()
+            .prefix("wa-preflight-bundle-")
+            .tempdir()?;
+        Ok(Spool {
+            dir,
+            counter: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    fn next_path(&self) -> PathBuf {
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.dir.path().join(format!("{n:05}"))
+    }
+
+    /// Spools bytes held in memory.
+    pub fn bytes(&self, path: &str, producer: &str, bytes: &[u8]) -> std::io::Result<Spooled> {
+        let file = self.next_path();
+        std::fs::write(&file, bytes)?;
+        Ok(Spooled {
+            path: path.to_string(),
+            producer: producer.to_string(),
+            file,
+        })
+    }
+
+    /// Copies a host file (streamed: logs can be large). Follows no symlink loop forever: the
+    /// kernel's ELOOP is reported as the reason.
+    pub fn host_file(
+        &self,
+        path: &str,
+        producer: &str,
+        source: &Path,
+        max: u64,
+    ) -> Result<Spooled, String> {
+        use std::io::Read;
+        let f = std::fs::File::open(source)
+            .map_err(|e| format!("cannot read {}: {e}", source.display()))?;
+        let meta = f
+            .metadata()
+            .map_err(|e| format!("{}: {e}", source.display()))?;
+        if !meta.is_file() {
+            return Err(format!("{} is not a regular file", source.display()));
+        }
+        let file = self.next_path();
+        let mut out = std::fs::File::create(&file).map_err(|e| e.to_string())?;
+        // Keep at most the newest `max` bytes worth reading: skip ahead on large files.
+        let mut reader = std::io::BufReader::new(f);
+        if meta.len() > max {
+            use std::io::Seek;
+            reader
+                .seek(std::io::SeekFrom::Start(meta.len() - max))
+                .map_err(|e| format!("{}: {e}", source.display()))?;
+        }
+        std::io::copy(&mut reader.by_ref().take(max), &mut out)
+            .map_err(|e| format!("cannot read {}: {e}", source.display()))?;
+        Ok(Spooled {
+            path: path.to_string(),
+            producer: producer.to_string(),
+            file,
+        })
+    }
+}
+
+/// Runs `fut` as collector `name` under `deadline`, recording its outcome.
+pub async fn run<F>(name: &str, deadline: Duration, fut: F) -> (Vec<Spooled>, CollectorOutcome)
+where
+    F: std::future::Future<Output = Result<Vec<Spooled>, String>>,
+{
+    let started = Instant::now();
+    let (files, status, error) = match tokio::time::timeout(deadline, fut).await {
+        Ok(Ok(files)) => (files, "ok", None),
+        Ok(Err(e)) => (Vec::new(), "failed", Some(e)),
+        Err(_) => (
+            Vec::new(),
+            "timeout",
+            Some(format!("did not finish within {} s", deadline.as_secs())),
+        ),
+    };
+    let outcome = CollectorOutcome {
+        name: name.to_string(),
+        status: status.to_string(),
+        error,
+        files: files.len(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    (files, outcome)
+}
+
+/// Output of a command, or why there is none.
+pub async fn command(program: &str, args: &[&str], deadline: Duration) -> Result<Vec<u8>, String> {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .kill_on_drop(true)
+        .stdin(std::process::Stdio::null());
+    let out = tokio::time::timeout(deadline, cmd.output())
+        .await
+        .map_err(|_| format!("{program} did not finish in time"))?
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let mut bytes = out.stdout;
+    if !out.status.success() {
+        bytes.extend_from_slice(format!("\n[{program} exited with {}]\n", out.status).as_bytes());
+        bytes.extend_from_slice(&out.stderr);
+    }
+    Ok(bytes)
+}
+
+/// Host files and command outputs.
+pub async fn host(
+    spool: &Spool,
+    max: u64,
+    deadline: Duration,
+    since: Option<i64>,
+) -> Result<Vec<Spooled>, String> {
+    let mut files = Vec::new();
+    let producer = "host";
+    for (name, source) in [
+        ("host/os-release", "/etc/os-release"),
+        ("host/cmdline", "/proc/cmdline"),
+        ("host/meminfo", "/proc/meminfo"),
+        ("host/mounts", "/proc/self/mountinfo"),
+    ] {
+        match spool.host_file(name, producer, Path::new(source), max) {
+            Ok(f) => files.push(f),
+            Err(e) => files.push(
+                spool
+                    .bytes(&format!("{name}.error"), producer, e.as_bytes())
+                    .map_err(|e| e.to_string())?,
+            ),
+        }
+    }
+    let u = rustix::system::uname();
+    let uname = format!(
+        "{} {} {} {} {}\n",
+        u.sysname().to_string_lossy(),
+        u.nodename().to_string_lossy(),
+        u.release().to_string_lossy(),
+        u.version().to_string_lossy(),
+        u.machine().to_string_lossy()
+    );
+    files.push(
+        spool
+            .bytes("host/uname", producer, uname.as_bytes())
+            .map_err(|e| e.to_string())?,
+    );
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let count = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    files.push(
+        spool
+            .bytes(
+                "host/cpuinfo-summary",
+                producer,
+                format!("{count} x {model}\n").as_bytes(),
+            )
+            .map_err(|e| e.to_string())?,
+    );
+    let since_arg = since.map(|s| format!("@{s}"));
+    let mut commands: Vec<(&str, &str, Vec<&str>)> = vec![
+        ("host/df", "df", vec!["-h"]),
+        (
+            "host/block-devices",
+            "lsblk",
+            vec!["-o", "NAME,SIZE,ROTA,TYPE,MOUNTPOINT,MODEL"],
+        ),
+        ("host/dmesg-tail", "dmesg", vec!["-T"]),
+        ("host/clock", "timedatectl", vec!["status"]),
+    ];
+    if let Some(s) = &since_arg {
+        commands.push((
+            "host/journal-docker",
+            "journalctl",
+            vec!["-u", "docker.service", "--no-pager", "--since", s],
+        ));
+    } else {
+        commands.push((
+            "host/journal-docker",
+            "journalctl",
+            vec!["-u", "docker.service", "--no-pager", "-n", "2000"],
+        ));
+    }
+    for (name, program, args) in commands {
+        let bytes = match command(program, &args, deadline).await {
+            Ok(b) if name == "host/dmesg-tail" => tail_lines(&b, 300),
+            Ok(b) => b,
+            Err(e) => format!("[not collected: {e}]\n").into_bytes(),
+        };
+        files.push(
+            spool
+                .bytes(name, producer, &bytes)
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(files)
+}
+
+/// Docker engine version, info and daemon.json.
+pub async fn docker_engine(
+    spool: &Spool,
+    docker: &Docker,
+    daemon_json: &Path,
+    max: u64,
+) -> Result<Vec<Spooled>, String> {
+    let producer = "docker";
+    let version = docker
+        .version()
+        .await
+        .map_err(|e| format!("GET /version: {e}"))?;
+    let info = docker.info().await.map_err(|e| format!("GET /info: {e}"))?;
+    let mut files = vec![
+        spool
+            .bytes(
+                "docker/version.json",
+                producer,
+                &serde_json::to_vec_pretty(&version).unwrap_or_default(),
+            )
+            .map_err(|e| e.to_string())?,
+        spool
+            .bytes(
+                "docker/info.json",
+                producer,
+                &serde_json::to_vec_pretty(&info).unwrap_or_default(),
+            )
+            .map_err(|e| e.to_string())?,
+    ];
+    if daemon_json.exists() {
+        files.push(spool.host_file("docker/daemon.json", producer, daemon_json, max)?);
+    }
+    Ok(files)
+}
+
+/// Time window of container logs.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// One container: inspect, logs in the window, and the files the client writes inside it.
+pub async fn container(
+    spool: &Spool,
+    docker: &Docker,
+    name: &str,
+    coreapp: bool,
+    window: Window,
+    max: u64,
+) -> Result<Vec<Spooled>, String> {
+    let producer = format!("container {name}");
+    let inspect = docker
+        .inspect_container(name, None)
+        .await
+        .map_err(|e| format!("inspect {name}: {e}"))?;
+    let mut files = vec![
+        spool
+            .bytes(
+                &format!("docker/{name}/inspect.json"),
+                &producer,
+                &serde_json::to_vec_pretty(&inspect).unwrap_or_default(),
+            )
+            .map_err(|e| e.to_string())?,
+    ];
+    // Logs, streamed to disk: a few GiB of logs must not need as much memory.
+    let mut opts = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true);
+    if let Some(s) = window.since {
+        opts = opts.since(i32::try_from(s).unwrap_or(i32::MAX));
+    }
+    if let Some(u) = window.until {
+        opts = opts.until(i32::try_from(u).unwrap_or(i32::MAX));
+    }
+    let log_path = spool.next_path();
+    let mut out = tokio::fs::File::create(&log_path)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut stream = docker.logs(name, Some(opts.build()));
+    let mut total: u64 = 0;
+    let mut truncated_head = false;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("logs of {name}: {e}"))?;
+        let bytes = chunk.into_bytes();
+        out.write_all(&bytes).await.map_err(|e| e.to_string())?;
+        total += bytes.len() as u64;
+        // Keep the spool bounded: past 4× the cap, restart from the newest part seen.
+        if total > max.saturating_mul(4) {
+            out.flush().await.map_err(|e| e.to_string())?;
+            drop(out);
+            keep_tail(&log_path, max).map_err(|e| e.to_string())?;
+            out = tokio::fs::OpenOptions::new()
+                .append(true)
+                .open(&log_path)
+                .await
+                .map_err(|e| e.to_string())?;
+            total = max;
+            truncated_head = true;
+        }
+    }
+    out.flush().await.map_err(|e| e.to_string())?;
+    if truncated_head {
+        tracing::debug!("logs of {name} were trimmed while collecting");
+    }
+    files.push(Spooled {
+        path: format!("docker/{name}/logs.txt"),
+        producer: producer.clone(),
+        file: log_path,
+    });
+    let wanted: Vec<(&str, &str)> = if coreapp {
+        vec![("/usr/local/waent/logs", "-crash.log")]
+    } else {
+        vec![
+            ("/var/log/whatsapp/web.log", ""),
+            ("/var/log/lighttpd/error.log", ""),
+        ]
+    };
+    for (path, suffix) in wanted {
+        match archive(spool, docker, name, path, suffix, max, &producer).await {
+            Ok(mut f) => files.append(&mut f),
+            Err(e) => files.push(
+                spool
+                    .bytes(
+                        &format!(
+                            "docker/{name}/{}.error",
+                            path.trim_start_matches('/').replace('/', "_")
+                        ),
+                        &producer,
+                        e.as_bytes(),
+                    )
+                    .map_err(|e| e.to_string())?,
+            ),
+        }
+    }
+    Ok(files)
+}
+
+/// The last `n` lines of `bytes`.
+fn tail_lines(bytes: &[u8], n: usize) -> Vec<u8> {
+    let lines: Vec<&[u8]> = bytes.split(|c| *c == b'\n').collect();
+    lines[lines.len().saturating_sub(n + 1)..].join(&b'\n')
+}
+
+/// Keeps the last `max` bytes of a file.
+fn keep_tail(path: &Path, max: u64) -> std::io::Result<()> {
+    use std::io::{Read, Seek, Write};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    if len <= max {
+        return Ok(());
+    }
+    f.seek(std::io::SeekFrom::Start(len - max))?;
+    let tmp = path.with_extension("tail");
+    let mut out = std::fs::File::create(&tmp)?;
+    std::io::copy(&mut Read::by_ref(&mut f).take(max), &mut out)?;
+    out.flush()?;
+    std::fs::rename(tmp, path)
+}
+
+/// Files from inside a container through the archive API (no exec, no CLI). For a folder,
+/// only entries ending in `suffix` are kept.
+async fn archive(
+    spool: &Spool,
+    docker: &Docker,
+    name: &str,
+    path: &str,
+    suffix: &str,
+    max: u64,
+    producer: &str,
+) -> Result<Vec<Spooled>, String> {
+    let opts = DownloadFromContainerOptionsBuilder::default()
+        .path(path)
+        .build();
+    let tar_path = spool.next_path();
+    let mut out = tokio::fs::File::create(&tar_path)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut stream = docker.download_from_container(name, Some(opts));
+    let mut total: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let bytes = chunk.map_err(|e| format!("{path} in {name}: {e}"))?;
+        total += bytes.len() as u64;
+        if total > max.saturating_mul(8) {
+            return Err(format!(
+                "{path} in {name} is larger than {} bytes; not collected",
+                max * 8
+            ));
+        }
+        out.write_all(&bytes).await.map_err(|e| e.to_string())?;
+    }
+    out.flush().await.map_err(|e| e.to_string())?;
+    drop(out);
+    let mut archive = tar::Archive::new(std::fs::File::open(&tar_path).map_err(|e| e.to_string())?);
+    let mut files = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for entry in archive
+        .entries()
+        .map_err(|e| format!("archive of {path}: {e}"))?
+    {
+        let mut entry = entry.map_err(|e| format!("archive of {path}: {e}"))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let inner = entry
+            .path()
+            .map_err(|e| e.to_string())?
+            .to_string_lossy()
+            .into_owned();
+        if !suffix.is_empty() && !inner.ends_with(suffix) {
+            continue;
+        }
+        let base = Path::new(&inner)
+            .file_name()
+            .map_or(inner.clone(), |n| n.to_string_lossy().into_owned());
+        let n = seen.entry(base.clone()).or_insert(0);
+        *n += 1;
+        let file = spool.next_path();
+        let mut w = std::fs::File::create(&file).map_err(|e| e.to_string())?;
+        std::io::copy(&mut entry, &mut w).map_err(|e| e.to_string())?;
+        let shown = if *n > 1 { format!("{base}.{n}") } else { base };
+        files.push(Spooled {
+            path: format!("docker/{name}/files/{shown}"),
+            producer: producer.to_string(),
+            file,
+        });
+    }
+    let _ = std::fs::remove_file(&tar_path);
+    Ok(files)
+}

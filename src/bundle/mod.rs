@@ -1,0 +1,802 @@
+//! `preflight bundle`: what an operator attaches to a support ticket.
+//!
+//! Collect (concurrently, each collector under a deadline, failures recorded) → redact, cap
+//! and hash each file while streaming it into a `.tar.gz` written to a temp file → leak-scan
+//! the finished archive for every secret the run knows → rename into place (mode 0600). A
+//! leak stops the bundle from being written at all.
+
+pub mod collect;
+
+use std::collections::BTreeMap;
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::redact::Redactor;
+use collect::{CollectorOutcome, Spooled};
+
+/// Limits and switches of one bundle.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest file kept (its newest part when larger).
+    pub max_file: u64,
+    /// Largest bundle content; files past it are left out and listed.
+    pub max_total: u64,
+    /// Longest line redaction looks at in one piece.
+    pub max_line: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file: 25 << 20,
+            max_total: 200 << 20,
+            max_line: 1 << 20,
+        }
+    }
+}
+
+/// One file in the manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestFile {
+    pub path: String,
+    pub producer: String,
+    pub size: u64,
+    pub sha256: String,
+    /// Set when only the newest part was kept.
+    pub truncated: Option<Truncation>,
+    /// Values replaced in this file, per redaction rule.
+    pub redactions: BTreeMap<String, u64>,
+}
+
+/// Where a file was cut.
+#[derive(Debug, Clone, Serialize)]
+pub struct Truncation {
+    pub original_size: u64,
+    pub kept: String,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub tool: crate::report::ToolInfo,
+    pub created_at: String,
+    pub redacted: bool,
+    pub limits: BTreeMap<String, u64>,
+    pub files: Vec<ManifestFile>,
+    /// Files left out because the total cap was reached.
+    pub omitted: Vec<String>,
+    pub collectors: Vec<CollectorOutcome>,
+    /// Replaced values per rule, over the whole bundle.
+    pub redactions: BTreeMap<String, u64>,
+}
+
+/// Why a bundle was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{0} exists; use --force to replace it")]
+    Exists(String),
+    #[error("leak scan: a known secret ({kind}) is still in {path}; the bundle was not written")]
+    Leak { kind: String, path: String },
+    #[error("{0}")]
+    Io(String),
+}
+
+fn io_err(what: &str) -> impl Fn(std::io::Error) -> BundleError + '_ {
+    move |e| BundleError::Io(format!("{what}: {e}"))
+}
+
+/// Redacts `src` into a new spool file, then keeps at most `max` bytes of it (the newest part,
+/// from a line start). Returns the file to add, its size, and the truncation if any.
+fn prepare(
+    src: &Path,
+    redactor: Option<&mut Redactor>,
+    limits: &Limits,
+) -> std::io::Result<(tempfile::NamedTempFile, u64, Option<Truncation>)> {
+    let mut out = tempfile::NamedTempFile::new()?;
+    {
+        let mut input = BufReader::new(std::fs::File::open(src)?);
+        let mut w = std::io::BufWriter::new(out.as_file_mut());
+        match redactor {
+            Some(r) => {
+                r.stream(&mut input, &mut w, limits.max_line)?;
+                r.end_of_file();
+            }
+            None => {
+                std::io::copy(&mut input, &mut w)?;
+            }
+        }
+        w.flush()?;
+    }
+    let len = out.as_file().metadata()?.len();
+    if len <= limits.max_file {
+        return Ok((out, len, None));
+    }
+    // Keep the newest part, starting after the first newline inside it.
+    let mut f = out.reopen()?;
+    f.seek(SeekFrom::Start(len - limits.max_file))?;
+    let mut head = Vec::new();
+    (&mut f).take(64 * 1024).read_to_end(&mut head)?;
+    let skip = head.iter().position(|b| *b == b'\n').map_or(0, |i| i + 1) as u64;
+    let start = len - limits.max_file + skip;
+    f.seek(SeekFrom::Start(start))?;
+    let mut cut = tempfile::NamedTempFile::new()?;
+    std::io::copy(&mut f, cut.as_file_mut())?;
+    let kept = len - start;
+    Ok((
+        cut,
+        kept,
+        Some(Truncation {
+            original_size: len,
+            kept: format!("the newest {kept} bytes, from byte {start}"),
+        }),
+    ))
+}
+
+fn sha256_file(f: &mut std::fs::File) -> std::io::Result<String> {
+    f.seek(SeekFrom::Start(0))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    f.seek(SeekFrom::Start(0))?;
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn tar_header(size: u64, mtime: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(size);
+    header.set_mode(0o600);
+    header.set_mtime(mtime);
+    header.set_cksum();
+    header
+}
+
+/// Writes the bundle. `top` is the folder name inside the archive.
+pub fn write(
+    output: &Path,
+    force: bool,
+    top: &str,
+    spooled: Vec<Spooled>,
+    collectors: Vec<CollectorOutcome>,
+    mut redactor: Option<Redactor>,
+    limits: &Limits,
+) -> Result<Manifest, BundleError> {
+    if output.exists() && !force {
+        return Err(BundleError::Exists(output.display().to_string()));
+    }
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".wa-preflight-bundle-")
+        .tempfile_in(&dir)
+        .map_err(io_err("cannot create the bundle's temp file"))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io_err("cannot set the bundle's mode"))?;
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let mtime = now.unix_timestamp().max(0) as u64;
+    let gz = GzEncoder::new(
+        tmp.reopen().map_err(io_err("temp file"))?,
+        Compression::new(6),
+    );
+    let mut tar = tar::Builder::new(gz);
+    let mut files = Vec::new();
+    let mut omitted = Vec::new();
+    let mut total: u64 = 0;
+    let mut collectors = collectors;
+    for item in spooled {
+        let before = redactor
+            .as_ref()
+            .map(|r| r.counts().clone())
+            .unwrap_or_default();
+        let prepared = prepare(&item.file, redactor.as_mut(), limits);
+        let (mut file, size, truncated) = match prepared {
+            Ok((f, size, t)) => (f, size, t),
+            Err(e) => {
+                collectors.push(CollectorOutcome {
+                    name: format!("write {}", item.path),
+                    status: "failed".into(),
+                    error: Some(e.to_string()),
+                    files: 0,
+                    duration_ms: 0,
+                });
+                continue;
+            }
+        };
+        if total + size > limits.max_total {
+            omitted.push(format!(
+                "{} ({size} bytes): the bundle reached its {} byte cap",
+                item.path, limits.max_total
+            ));
+            continue;
+        }
+        total += size;
+        let sha256 = sha256_file(file.as_file_mut()).map_err(io_err("hashing"))?;
+        let path = format!("{top}/{}", item.path);
+        tar.append_data(&mut tar_header(size, mtime), &path, file.as_file_mut())
+            .map_err(io_err("writing the bundle"))?;
+        let after = redactor
+            .as_ref()
+            .map(|r| r.counts().clone())
+            .unwrap_or_default();
+        let redactions = after
+            .iter()
+            .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+            .filter(|(_, v)| *v > 0)
+            .collect();
+        files.push(ManifestFile {
+            path: item.path,
+            producer: item.producer,
+            size,
+            sha256,
+            truncated,
+            redactions,
+        });
+    }
+    let manifest = Manifest {
+        schema_version: 1,
+        tool: crate::report::ToolInfo::current(),
+        created_at: now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        redacted: redactor.is_some(),
+        limits: BTreeMap::from([
+            ("max_file_bytes".to_string(), limits.max_file),
+            ("max_total_bytes".to_string(), limits.max_total),
+        ]),
+        files,
+        omitted,
+        collectors,
+        redactions: redactor
+            .as_ref()
+            .map(|r| r.counts().clone())
+            .unwrap_or_default(),
+    };
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| BundleError::Io(e.to_string()))?;
+    tar.append_data(
+        &mut tar_header(json.len() as u64, mtime),
+        format!("{top}/manifest.json"),
+        json.as_slice(),
+    )
+    .map_err(io_err("writing the manifest"))?;
+    let gz = tar.into_inner().map_err(io_err("finishing the archive"))?;
+    let mut file = gz.finish().map_err(io_err("finishing the compression"))?;
+    file.flush().map_err(io_err("flushing the bundle"))?;
+    file.sync_all().map_err(io_err("syncing the bundle"))?;
+    if let Some(r) = &redactor {
+        let secrets: Vec<(String, String)> = r
+            .known_secrets()
+            .map(|s| ("known secret".to_string(), s.to_string()))
+            .collect();
+        leak_scan(tmp.path(), &secrets)?;
+    }
+    if force {
+        tmp.persist(output).map_err(|e| {
+            BundleError::Io(format!(
+                "cannot rename into {}: {}",
+                output.display(),
+                e.error
+            ))
+        })?;
+    } else {
+        tmp.persist_noclobber(output).map_err(|e| {
+            BundleError::Io(format!(
+                "cannot rename into {}: {}",
+                output.display(),
+                e.error
+            ))
+        })?;
+    }
+    Ok(manifest)
+}
+
+/// Reads a finished `.tar.gz` and fails at the first entry holding any of `secrets`.
+pub fn leak_scan(archive: &Path, secrets: &[(String, String)]) -> Result<(), BundleError> {
+    let needles: Vec<&str> = secrets
+        .iter()
+        .map(|(_, v)| v.as_str())
+        .filter(|v| v.len() >= 4)
+        .collect();
+    if needles.is_empty() {
+        return Ok(());
+    }
+    let ac =
+        aho_corasick::AhoCorasick::new(&needles).map_err(|e| BundleError::Io(e.to_string()))?;
+    let f = std::fs::File::open(archive).map_err(io_err("leak scan"))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    for entry in tar.entries().map_err(io_err("leak scan"))? {
+        let entry = entry.map_err(io_err("leak scan"))?;
+        let path = entry
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        if let Some(m) = ac.stream_find_iter(entry).next() {
+            let m = m.map_err(io_err("leak scan"))?;
+            let kind = secrets
+                .iter()
+                .find(|(_, v)| v == needles[m.pattern().as_usize()])
+                .map_or("secret".to_string(), |(k, _)| k.clone());
+            return Err(BundleError::Leak { kind, path });
+        }
+    }
+    Ok(())
+}
+
+/// Deadline of each collector.
+pub const COLLECTOR_DEADLINE: Duration = Duration::from_secs(60);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spool_one(text: &[u8]) -> (collect::Spool, Vec<Spooled>) {
+        let spool = collect::Spool::new().unwrap();
+        let item = spool.bytes("docker/c/logs.txt", "test", text).unwrap();
+        (spool, vec![item])
+    }
+
+    #[test]
+    fn caps_keep_the_newest_lines_and_the_manifest_says_so() {
+        let mut text = Vec::new();
+        for i in 0..10_000 {
+            text.extend_from_slice(format!("line {i:05} WA_DB_PASSWORD=hunter2222\n").as_bytes());
+        }
+        let (_spool, items) = spool_one(&text);
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("b.tar.gz");
+        let limits = Limits {
+            max_file: 4096,
+            ..Limits::default()
+        };
+        let r = Redactor::new(false, &[("password".into(), "hunter2222".into())], &[]).unwrap();
+        let m = write(&out, false, "top", items, vec![], Some(r), &limits).unwrap();
+        let f = &m.files[0];
+        assert!(f.size <= 4096 && f.truncated.is_some());
+        assert!(f.redactions.values().sum::<u64>() > 0);
+        // The newest line survived, the oldest did not, and no secret is left.
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(
+            std::fs::File::open(&out).unwrap(),
+        ));
+        let mut content = String::new();
+        for e in tar.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().ends_with("logs.txt") {
+                e.read_to_string(&mut content).unwrap();
+            }
+        }
+        assert!(content.contains("line 09999") && !content.contains("line 00000"));
+        assert!(content.starts_with("line "), "cut at a line start");
+        assert!(!content.contains("hunter2222"));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // Never overwritten without force.
+        let (_s2, items) = spool_one(b"x\n");
+        assert!(matches!(
+            write(&out, false, "top", items, vec![], None, &limits),
+            Err(BundleError::Exists(_))
+        ));
+    }
+
+    #[test]
+    fn the_leak_scan_refuses_to_write() {
+        // Without redaction the secret stays; the scan (given it) must catch it.
+        let (_spool, items) = spool_one(b"password is s3cr3t-value\n");
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("b.tar.gz");
+        write(&out, false, "top", items, vec![], None, &Limits::default()).unwrap();
+        let err = leak_scan(&out, &[("password".into(), "s3cr3t-value".into())]).unwrap_err();
+        assert!(
+            matches!(err, BundleError::Leak { ref path, .. } if path.ends_with("logs.txt")),
+            "{err}"
+        );
+    }
+}
+
+/// Everything `create` needs.
+pub struct Request<'a> {
+    pub output: PathBuf,
+    pub force: bool,
+    /// Redact (on unless the operator said `--no-redact`).
+    pub redact: bool,
+    pub phones: bool,
+    pub window: collect::Window,
+    pub limits: Limits,
+    /// Extra host files to include (`--include`).
+    pub include: Vec<PathBuf>,
+    pub custom: Vec<crate::redact::CustomRule>,
+    /// Secrets the run knows besides the containers' (the database password).
+    pub secrets: Vec<(String, String)>,
+    pub docker: crate::facts::docker::DockerOptions,
+    pub facts: &'a crate::facts::Facts,
+    pub report: &'a crate::report::Report,
+    /// Only list what would be collected.
+    pub preview: bool,
+}
+
+/// Env names whose values are secrets, for the literal list of the leak scan.
+pub fn secret_env_name(name: &str) -> bool {
+    let up = name.to_ascii_uppercase();
+    [
+        "PASSWORD",
+        "PASSWD",
+        "SECRET",
+        "TOKEN",
+        "CREDENTIAL",
+        "API_KEY",
+        "APIKEY",
+        "PRIVATE_KEY",
+        "CRYPTO_KEY",
+        "AUTH",
+    ]
+    .iter()
+    .any(|w| up.contains(w))
+}
+
+/// What a preview shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    pub output: String,
+    pub collectors: Vec<String>,
+    pub containers: Vec<String>,
+    pub included_files: Vec<String>,
+    pub redaction: bool,
+    pub redaction_rules: Vec<String>,
+    pub known_secrets: usize,
+    pub limits: BTreeMap<String, u64>,
+}
+
+/// The outcome of `create`.
+pub enum Created {
+    Written(Manifest),
+    Previewed(Preview),
+}
+
+/// Collects, redacts and writes a bundle (or previews it).
+pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
+    if req.output.exists() && !req.force && !req.preview {
+        return Err(BundleError::Exists(req.output.display().to_string()));
+    }
+    let host = req
+        .facts
+        .host
+        .hostname
+        .as_ref()
+        .cloned()
+        .unwrap_or_else(|| "host".into());
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap_or_default();
+    let top = format!("wa-preflight-{host}-{stamp}");
+    let containers: Vec<(String, bool)> = match &req.facts.docker {
+        Some(crate::facts::Fact::Available(d)) => match &d.wa {
+            crate::facts::Fact::Available(wa) => wa
+                .containers
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        c.role == crate::facts::docker::containers::Role::Coreapp,
+                    )
+                })
+                .collect(),
+            crate::facts::Fact::Unavailable(_) => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    let docker = crate::facts::docker::connect(&req.docker)
+        .await
+        .ok()
+        .map(|c| c.docker);
+    // Every secret value the containers hold: the leak scan must not find any of them.
+    let mut secrets = req.secrets.clone();
+    if let Some(d) = &docker {
+        for (name, _) in &containers {
+            if let Ok(inspect) = d.inspect_container(name, None).await {
+                for kv in inspect.config.and_then(|c| c.env).unwrap_or_default() {
+                    if let Some((k, v)) = kv.split_once('=')
+                        && secret_env_name(k)
+                        && v.len() >= 4
+                    {
+                        let kind = if k.to_ascii_uppercase().contains("PASS") {
+                            "password"
+                        } else {
+                            "secret"
+                        };
+                        secrets.push((kind.to_string(), v.to_string()));
+                    }
+                }
+            }
+        }
+    }
+    let redactor = if req.redact {
+        Some(
+            Redactor::new(req.phones, &secrets, &req.custom)
+                .map_err(|e| BundleError::Io(e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    if req.preview {
+        let mut collectors = vec!["report".to_string(), "host".to_string()];
+        if docker.is_some() {
+            collectors.push("docker".to_string());
+        }
+        collectors.extend(containers.iter().map(|(n, _)| format!("container {n}")));
+        collectors.push("database".to_string());
+        let mut rules = vec![
+            "pem-private-key",
+            "jwt",
+            "authorization-header",
+            "bearer-token",
+            "url-password",
+            "secret-json-field",
+            "secret-assignment",
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+        if req.phones {
+            rules.extend(["wa-id", "wa-id-field", "msisdn"].map(str::to_string));
+        }
+        rules.extend(req.custom.iter().map(|c| format!("custom: {}", c.name)));
+        return Ok(Created::Previewed(Preview {
+            output: req.output.display().to_string(),
+            collectors,
+            containers: containers.iter().map(|(n, _)| n.clone()).collect(),
+            included_files: req
+                .include
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            redaction: req.redact,
+            redaction_rules: if req.redact { rules } else { Vec::new() },
+            known_secrets: secrets.len(),
+            limits: BTreeMap::from([
+                ("max_file_bytes".to_string(), req.limits.max_file),
+                ("max_total_bytes".to_string(), req.limits.max_total),
+            ]),
+        }));
+    }
+
+    let spool = collect::Spool::new().map_err(io_err("cannot create the spool folder"))?;
+    let max = req.limits.max_file;
+    let d = COLLECTOR_DEADLINE;
+    let report_json =
+        serde_json::to_vec_pretty(req.report).map_err(|e| BundleError::Io(e.to_string()))?;
+    let report_md = crate::report::render(req.report, crate::report::Format::Markdown, false)
+        .map_err(|e| BundleError::Io(e.to_string()))?;
+    let facts_json =
+        serde_json::to_vec_pretty(req.facts).map_err(|e| BundleError::Io(e.to_string()))?;
+    let db_json = serde_json::to_vec_pretty(&req.facts.database)
+        .map_err(|e| BundleError::Io(e.to_string()))?;
+    let spool_ref = &spool;
+    let report = collect::run("report", d, async {
+        let io = |e: std::io::Error| e.to_string();
+        Ok(vec![
+            spool_ref
+                .bytes("report.json", "check", &report_json)
+                .map_err(io)?,
+            spool_ref
+                .bytes("report.md", "check", report_md.as_bytes())
+                .map_err(io)?,
+            spool_ref
+                .bytes("facts.json", "facts", &facts_json)
+                .map_err(io)?,
+            spool_ref
+                .bytes("db/database.json", "database", &db_json)
+                .map_err(io)?,
+        ])
+    });
+    let since = req.window.since;
+    let host_files = collect::run(
+        "host",
+        d,
+        collect::host(spool_ref, max, Duration::from_secs(10), since),
+    );
+    let include = collect::run("include", d, async {
+        let mut files = Vec::new();
+        let mut errors = Vec::new();
+        for p in &req.include {
+            let name = format!(
+                "include/{}",
+                p.display()
+                    .to_string()
+                    .trim_start_matches('/')
+                    .replace('/', "_")
+            );
+            match spool_ref.host_file(&name, "include", p, max) {
+                Ok(f) => files.push(f),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(files)
+        } else if files.is_empty() {
+            Err(errors.join("; "))
+        } else {
+            files.push(
+                spool_ref
+                    .bytes(
+                        "include/errors.txt",
+                        "include",
+                        errors.join("\n").as_bytes(),
+                    )
+                    .map_err(|e| e.to_string())?,
+            );
+            Ok(files)
+        }
+    });
+    let engine = async {
+        match &docker {
+            Some(dk) => Some(
+                collect::run(
+                    "docker",
+                    d,
+                    collect::docker_engine(spool_ref, dk, &req.docker.daemon_json, max),
+                )
+                .await,
+            ),
+            None => None,
+        }
+    };
+    let collector_names: Vec<String> = containers
+        .iter()
+        .map(|(n, _)| format!("container {n}"))
+        .collect();
+    let per_container = async {
+        let mut all = Vec::new();
+        if let Some(dk) = &docker {
+            let futs = containers
+                .iter()
+                .zip(&collector_names)
+                .map(|((name, coreapp), label)| {
+                    collect::run(
+                        label,
+                        d,
+                        collect::container(spool_ref, dk, name, *coreapp, req.window, max),
+                    )
+                });
+            all = futures_util::future::join_all(futs).await;
+        }
+        all
+    };
+    let (report, host_files, include, engine, per_container) =
+        tokio::join!(report, host_files, include, engine, per_container);
+    let mut spooled = Vec::new();
+    let mut outcomes = Vec::new();
+    for (files, outcome) in [report, host_files]
+        .into_iter()
+        .chain(engine)
+        .chain(per_container)
+    {
+        spooled.extend(files);
+        outcomes.push(outcome);
+    }
+    if !req.include.is_empty() {
+        spooled.extend(include.0);
+        outcomes.push(include.1);
+    }
+    if docker.is_none() && !containers.is_empty() {
+        outcomes.push(CollectorOutcome {
+            name: "docker".into(),
+            status: "failed".into(),
+            error: Some(
+                "the Docker Engine cannot be reached; container logs were not collected".into(),
+            ),
+            files: 0,
+            duration_ms: 0,
+        });
+    }
+    let output = req.output.clone();
+    let force = req.force;
+    let limits = req.limits.clone();
+    let manifest = tokio::task::spawn_blocking(move || {
+        write(&output, force, &top, spooled, outcomes, redactor, &limits)
+    })
+    .await
+    .map_err(|e| BundleError::Io(format!("the writer crashed: {e}")))??;
+    drop(spool);
+    Ok(Created::Written(manifest))
+}
+
+/// Re-redacts an existing bundle (`.tar.gz`) or a single file into `output`.
+pub fn redact_existing(
+    input: &Path,
+    output: &Path,
+    force: bool,
+    phones: bool,
+    custom: &[crate::redact::CustomRule],
+) -> Result<BTreeMap<String, u64>, BundleError> {
+    if output.exists() && !force {
+        return Err(BundleError::Exists(output.display().to_string()));
+    }
+    let mut redactor =
+        Redactor::new(phones, &[], custom).map_err(|e| BundleError::Io(e.to_string()))?;
+    let limits = Limits::default();
+    let mut head = [0u8; 2];
+    let gz = std::fs::File::open(input)
+        .and_then(|mut f| f.read(&mut head).map(|n| n == 2 && head == [0x1f, 0x8b]))
+        .map_err(io_err("cannot read the input"))?;
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".wa-preflight-redact-")
+        .tempfile_in(&dir)
+        .map_err(io_err("temp file"))?;
+    if gz {
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(
+            std::fs::File::open(input).map_err(io_err("input"))?,
+        ));
+        let mut tar = tar::Builder::new(GzEncoder::new(
+            tmp.reopen().map_err(io_err("temp file"))?,
+            Compression::new(6),
+        ));
+        for entry in archive.entries().map_err(io_err("reading the bundle"))? {
+            let mut entry = entry.map_err(io_err("reading the bundle"))?;
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let path = entry.path().map_err(io_err("entry name"))?.into_owned();
+            let mut raw = tempfile::NamedTempFile::new().map_err(io_err("temp file"))?;
+            std::io::copy(&mut entry, raw.as_file_mut()).map_err(io_err("reading an entry"))?;
+            let (mut red, size, _) = prepare(
+                raw.path(),
+                Some(&mut redactor),
+                &Limits {
+                    max_file: u64::MAX,
+                    ..limits.clone()
+                },
+            )
+            .map_err(io_err("redacting"))?;
+            tar.append_data(
+                &mut tar_header(size, entry.header().mtime().unwrap_or(0)),
+                &path,
+                red.as_file_mut(),
+            )
+            .map_err(io_err("writing"))?;
+        }
+        tar.into_inner()
+            .and_then(|gz| gz.finish())
+            .map_err(io_err("finishing"))?;
+    } else {
+        let mut input_r = BufReader::new(std::fs::File::open(input).map_err(io_err("input"))?);
+        let mut w = std::io::BufWriter::new(tmp.reopen().map_err(io_err("temp file"))?);
+        redactor
+            .stream(&mut input_r, &mut w, limits.max_line)
+            .map_err(io_err("redacting"))?;
+        w.flush().map_err(io_err("writing"))?;
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io_err("mode"))?;
+    }
+    tmp.persist(output)
+        .map_err(|e| BundleError::Io(format!("cannot write {}: {}", output.display(), e.error)))?;
+    Ok(redactor.counts().clone())
+}
