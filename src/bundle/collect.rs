@@ -316,6 +316,15 @@ pub async fn container(
         .stdout(true)
         .stderr(true)
         .timestamps(true);
+    // dockerd streams json-file logs at a few MB/s: for a log far over the cap, ask only for
+    // about as many of the newest lines as the cap can hold.
+    if let Some(lines) = inspect
+        .log_path
+        .as_deref()
+        .and_then(|p| tail_estimate(Path::new(p), max))
+    {
+        opts = opts.tail(&lines.to_string());
+    }
     if let Some(s) = window.since {
         opts = opts.since(i32::try_from(s).unwrap_or(i32::MAX));
     }
@@ -329,11 +338,19 @@ pub async fn container(
     let mut stream = docker.logs(name, Some(opts.build()));
     let mut total: u64 = 0;
     let mut truncated_head = false;
+    // The API sends one frame per log line: batch them, or millions of small writes (each a
+    // trip to tokio's blocking pool) dominate the time.
+    let mut batch: Vec<u8> = Vec::with_capacity(1 << 20);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| format!("logs of {name}: {e}"))?;
         let bytes = chunk.into_bytes();
-        out.write_all(&bytes).await.map_err(|e| e.to_string())?;
+        batch.extend_from_slice(&bytes);
         total += bytes.len() as u64;
+        if batch.len() < (1 << 20) {
+            continue;
+        }
+        out.write_all(&batch).await.map_err(|e| e.to_string())?;
+        batch.clear();
         // Keep the spool bounded: past 4× the cap, restart from the newest part seen.
         if total > max.saturating_mul(4) {
             out.flush().await.map_err(|e| e.to_string())?;
@@ -348,6 +365,7 @@ pub async fn container(
             truncated_head = true;
         }
     }
+    out.write_all(&batch).await.map_err(|e| e.to_string())?;
     out.flush().await.map_err(|e| e.to_string())?;
     if truncated_head {
         tracing::debug!("logs of {name} were trimmed while collecting");
@@ -383,6 +401,25 @@ pub async fn container(
         }
     }
     Ok(files)
+}
+
+/// For a container log file much larger than `cap`, how many of its newest lines fill about
+/// twice the cap (the json-file format is larger than the text it holds, so this errs long;
+/// the final cap trims exactly). None when the whole log is small enough to fetch.
+pub fn tail_estimate(log_file: &Path, cap: u64) -> Option<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(log_file).ok()?;
+    let len = f.metadata().ok()?.len();
+    if len <= cap.saturating_mul(4) {
+        return None;
+    }
+    let sample = 64 * 1024u64;
+    f.seek(SeekFrom::Start(len - sample)).ok()?;
+    let mut buf = Vec::with_capacity(sample as usize);
+    f.take(sample).read_to_end(&mut buf).ok()?;
+    let lines = buf.iter().filter(|b| **b == b'\n').count().max(1) as u64;
+    let per_line = (sample / lines).max(1);
+    Some((cap.saturating_mul(2) / per_line).max(1000))
 }
 
 /// The last `n` lines of `bytes`.

@@ -116,6 +116,7 @@ fn prepare(
     }
     let len = out.as_file().metadata()?.len();
     if len <= limits.max_file {
+        out.as_file_mut().seek(SeekFrom::Start(0))?;
         return Ok((out, len, None));
     }
     // Keep the newest part, starting after the first newline inside it.
@@ -128,6 +129,7 @@ fn prepare(
     f.seek(SeekFrom::Start(start))?;
     let mut cut = tempfile::NamedTempFile::new()?;
     std::io::copy(&mut f, cut.as_file_mut())?;
+    cut.as_file_mut().seek(SeekFrom::Start(0))?;
     let kept = len - start;
     Ok((
         cut,
