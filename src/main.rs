@@ -176,6 +176,9 @@ struct BundleArgs {
     /// Largest bundle content.
     #[arg(long, default_value = "200MiB", value_name = "SIZE")]
     max_total_size: String,
+    /// Compress with zstd (.tar.zst) instead of gzip.
+    #[arg(long)]
+    zstd: bool,
     /// Also include this host file. Repeatable.
     #[arg(long = "include", value_name = "FILE")]
     include: Vec<PathBuf>,
@@ -497,6 +500,11 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
     let limits = Limits {
         max_file: parse_size(&args.max_file_size).map_err(Failure::Usage)?,
         max_total: parse_size(&args.max_total_size).map_err(Failure::Usage)?,
+        compression: if args.zstd {
+            bundle::Compression::Zstd
+        } else {
+            bundle::Compression::Gzip
+        },
         ..Limits::default()
     };
     let set = load_rules(&args.rules)?;

@@ -30,9 +30,7 @@ const WA_ID: &str = "14155550179";
 
 /// Entries of a `.tar.gz`: path → bytes.
 fn extract(path: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(
-        std::fs::File::open(path).unwrap(),
-    ));
+    let mut tar = wa_preflight::bundle::open_archive(path).unwrap();
     let mut out = BTreeMap::new();
     for e in tar.entries().unwrap() {
         let mut e = e.unwrap();
@@ -390,6 +388,33 @@ fn huge_and_binary_logs_and_unreadable_files() {
         );
     assert!(why.contains("/proc/self/mem"), "{include}");
     assert!(why.contains("loop"), "{include}");
+}
+
+#[test]
+fn zstd_bundles_open_and_pass_the_same_checks() {
+    require_daemon(DOCKER_SOCK);
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b.tar.zst");
+    let env_file = db_env(dir.path());
+    let o = bundle(&out, &["--zstd", "--db-env", env_file.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut magic = [0u8; 4];
+    std::fs::File::open(&out)
+        .unwrap()
+        .read_exact(&mut magic)
+        .unwrap();
+    assert_eq!(magic, [0x28, 0xb5, 0x2f, 0xfd], "zstd frame magic");
+    let entries = extract(&out);
+    assert!(manifest(&entries)["files"].as_array().unwrap().len() > 5);
+    for bytes in entries.values() {
+        assert!(!String::from_utf8_lossy(bytes).contains(DB_PASSWORD));
+    }
 }
 
 #[test]

@@ -12,13 +12,76 @@ use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::redact::Redactor;
 use collect::{CollectorOutcome, Spooled};
+
+/// How the archive is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// `.tar.gz`
+    Gzip,
+    /// `.tar.zst`
+    Zstd,
+}
+
+/// The compressing writer, finished explicitly so errors are not lost in a drop.
+enum Encoder {
+    Gzip(GzEncoder<std::fs::File>),
+    Zstd(zstd::stream::write::Encoder<'static, std::fs::File>),
+}
+
+impl Write for Encoder {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Encoder::Gzip(e) => e.write(buf),
+            Encoder::Zstd(e) => e.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Encoder::Gzip(e) => e.flush(),
+            Encoder::Zstd(e) => e.flush(),
+        }
+    }
+}
+
+impl Encoder {
+    fn new(file: std::fs::File, c: Compression) -> std::io::Result<Encoder> {
+        Ok(match c {
+            Compression::Gzip => Encoder::Gzip(GzEncoder::new(file, flate2::Compression::new(6))),
+            Compression::Zstd => Encoder::Zstd(zstd::stream::write::Encoder::new(file, 3)?),
+        })
+    }
+    fn finish(self) -> std::io::Result<std::fs::File> {
+        match self {
+            Encoder::Gzip(e) => e.finish(),
+            Encoder::Zstd(e) => e.finish(),
+        }
+    }
+}
+
+/// Opens a bundle for reading, whichever compression it has (by its magic bytes).
+pub fn open_archive(path: &Path) -> std::io::Result<tar::Archive<Box<dyn Read>>> {
+    let mut f = std::fs::File::open(path)?;
+    let mut magic = [0u8; 4];
+    let n = f.read(&mut magic)?;
+    f.seek(SeekFrom::Start(0))?;
+    let reader: Box<dyn Read> = if n >= 2 && magic[..2] == [0x1f, 0x8b] {
+        Box::new(flate2::read::GzDecoder::new(f))
+    } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        Box::new(zstd::stream::read::Decoder::new(f)?)
+    } else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a .tar.gz or .tar.zst bundle",
+        ));
+    };
+    Ok(tar::Archive::new(reader))
+}
 
 /// Limits and switches of one bundle.
 #[derive(Debug, Clone)]
@@ -29,6 +92,7 @@ pub struct Limits {
     pub max_total: u64,
     /// Longest line redaction looks at in one piece.
     pub max_line: usize,
+    pub compression: Compression,
 }
 
 impl Default for Limits {
@@ -37,6 +101,7 @@ impl Default for Limits {
             max_file: 25 << 20,
             max_total: 200 << 20,
             max_line: 1 << 20,
+            compression: Compression::Gzip,
         }
     }
 }
@@ -194,11 +259,12 @@ pub fn write(
     }
     let now = time::OffsetDateTime::now_utc();
     let mtime = now.unix_timestamp().max(0) as u64;
-    let gz = GzEncoder::new(
+    let encoder = Encoder::new(
         tmp.reopen().map_err(io_err("temp file"))?,
-        Compression::new(6),
-    );
-    let mut tar = tar::Builder::new(gz);
+        limits.compression,
+    )
+    .map_err(io_err("starting the compression"))?;
+    let mut tar = tar::Builder::new(encoder);
     let mut files = Vec::new();
     let mut omitted = Vec::new();
     let mut total: u64 = 0;
@@ -278,8 +344,10 @@ pub fn write(
         json.as_slice(),
     )
     .map_err(io_err("writing the manifest"))?;
-    let gz = tar.into_inner().map_err(io_err("finishing the archive"))?;
-    let mut file = gz.finish().map_err(io_err("finishing the compression"))?;
+    let encoder = tar.into_inner().map_err(io_err("finishing the archive"))?;
+    let mut file = encoder
+        .finish()
+        .map_err(io_err("finishing the compression"))?;
     file.flush().map_err(io_err("flushing the bundle"))?;
     file.sync_all().map_err(io_err("syncing the bundle"))?;
     if let Some(r) = &redactor {
@@ -321,8 +389,7 @@ pub fn leak_scan(archive: &Path, secrets: &[(String, String)]) -> Result<(), Bun
     }
     let ac =
         aho_corasick::AhoCorasick::new(&needles).map_err(|e| BundleError::Io(e.to_string()))?;
-    let f = std::fs::File::open(archive).map_err(io_err("leak scan"))?;
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    let mut tar = open_archive(archive).map_err(io_err("leak scan"))?;
     for entry in tar.entries().map_err(io_err("leak scan"))? {
         let entry = entry.map_err(io_err("leak scan"))?;
         let path = entry
@@ -737,10 +804,7 @@ pub fn redact_existing(
     let mut redactor =
         Redactor::new(phones, &[], custom).map_err(|e| BundleError::Io(e.to_string()))?;
     let limits = Limits::default();
-    let mut head = [0u8; 2];
-    let gz = std::fs::File::open(input)
-        .and_then(|mut f| f.read(&mut head).map(|n| n == 2 && head == [0x1f, 0x8b]))
-        .map_err(io_err("cannot read the input"))?;
+    let bundle = open_archive(input).ok();
     let dir = match output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -749,14 +813,21 @@ pub fn redact_existing(
         .prefix(".wa-preflight-redact-")
         .tempfile_in(&dir)
         .map_err(io_err("temp file"))?;
-    if gz {
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(
-            std::fs::File::open(input).map_err(io_err("input"))?,
-        ));
-        let mut tar = tar::Builder::new(GzEncoder::new(
-            tmp.reopen().map_err(io_err("temp file"))?,
-            Compression::new(6),
-        ));
+    if let Some(mut archive) = bundle {
+        // Keep the input's compression.
+        let mut first = [0u8; 1];
+        let zstd = std::fs::File::open(input)
+            .and_then(|mut f| f.read_exact(&mut first))
+            .is_ok()
+            && first[0] == 0x28;
+        let compression = if zstd {
+            Compression::Zstd
+        } else {
+            Compression::Gzip
+        };
+        let encoder = Encoder::new(tmp.reopen().map_err(io_err("temp file"))?, compression)
+            .map_err(io_err("starting the compression"))?;
+        let mut tar = tar::Builder::new(encoder);
         for entry in archive.entries().map_err(io_err("reading the bundle"))? {
             let mut entry = entry.map_err(io_err("reading the bundle"))?;
             if !entry.header().entry_type().is_file() {
@@ -782,7 +853,7 @@ pub fn redact_existing(
             .map_err(io_err("writing"))?;
         }
         tar.into_inner()
-            .and_then(|gz| gz.finish())
+            .and_then(Encoder::finish)
             .map_err(io_err("finishing"))?;
     } else {
         let mut input_r = BufReader::new(std::fs::File::open(input).map_err(io_err("input"))?);
