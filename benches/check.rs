@@ -30,8 +30,14 @@ fn run(args: &[&str]) -> Duration {
 
 fn report(name: &str, args: &[&str], runs: usize) {
     run(args); // warm the page cache and the binary
-    let mut times: Vec<Duration> = (0..runs).map(|_| run(args)).collect();
+    let times: Vec<Duration> = (0..runs).map(|_| run(args)).collect();
+    print_stats(name, times);
+}
+
+/// Prints min, median and p90 of `times`.
+fn print_stats(name: &str, mut times: Vec<Duration>) {
     times.sort();
+    let runs = times.len();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
         "{name:<44} runs {runs:>3}  min {:>7.2} ms  median {:>7.2} ms  p90 {:>7.2} ms",
@@ -83,18 +89,13 @@ fn docker_part(runs: usize) {
                 times.push(t.elapsed()); // the first run warms up
             }
         }
-        times.sort();
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        println!(
-            "{:<44} runs {runs:>3}  min {:>7.2} ms  median {:>7.2} ms  p90 {:>7.2} ms",
+        print_stats(
             if probe {
                 "docker part, with statx probe"
             } else {
                 "docker part, without probe"
             },
-            ms(times[0]),
-            ms(times[runs / 2]),
-            ms(times[(runs * 9 / 10).min(runs - 1)])
+            times,
         );
     }
 }
@@ -139,18 +140,11 @@ fn database_part(runs: usize) {
             ));
         }
     }
-    for (name, mut times) in [
+    for (name, times) in [
         ("database connect (TCP + auth), PostgreSQL 13", connect),
         ("database part, 50 samples, PostgreSQL 13", whole),
     ] {
-        times.sort();
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        println!(
-            "{name:<44} runs {runs:>3}  min {:>7.2} ms  median {:>7.2} ms  p90 {:>7.2} ms",
-            ms(times[0]),
-            ms(times[runs / 2]),
-            ms(times[(runs * 9 / 10).min(runs - 1)])
-        );
+        print_stats(name, times);
     }
 }
 

@@ -457,23 +457,41 @@ fn emit(output: Option<&Path>, text: &str) -> Result<(), Failure> {
     }
 }
 
+/// The facts (a saved document, or gathered now) and how to judge them.
+fn facts_and_context<'a>(
+    saved: Option<&Path>,
+    opts: &GatherOptions,
+    config: &'a Config,
+    profile: Option<Profile>,
+    started_at: OffsetDateTime,
+    quiet: bool,
+) -> Result<(Facts, EvalContext<'a>), Failure> {
+    let facts = match saved {
+        Some(path) => facts::load_facts_file(path).map_err(|e| Failure::Usage(e.to_string()))?,
+        None => gather_facts(opts, quiet)?,
+    };
+    let ctx = EvalContext {
+        profile: profile.or(config.profile).unwrap_or(Profile::Production),
+        waivers: &config.waivers,
+        today: started_at.date(),
+    };
+    Ok((facts, ctx))
+}
+
 fn check(args: CheckArgs, quiet: bool) -> Result<i32, Failure> {
     let started_at = OffsetDateTime::now_utc();
     let clock = Instant::now();
     let set = load_rules(&args.rules)?;
     let config = Config::load(args.gather.config.as_deref(), &set)?;
-    let facts = match &args.facts {
-        Some(path) => facts::load_facts_file(path).map_err(|e| Failure::Usage(e.to_string()))?,
-        None => gather_facts(&gather_options(&config, &args.gather), quiet)?,
-    };
-    let ctx = EvalContext {
-        profile: args
-            .profile
-            .or(config.profile)
-            .unwrap_or(Profile::Production),
-        waivers: &config.waivers,
-        today: started_at.date(),
-    };
+    let opts = gather_options(&config, &args.gather);
+    let (facts, ctx) = facts_and_context(
+        args.facts.as_deref(),
+        &opts,
+        &config,
+        args.profile,
+        started_at,
+        quiet,
+    )?;
     let duration_ms = clock.elapsed().as_millis() as u64;
     let report = build_report(&facts, &set, &ctx, started_at, duration_ms)
         .context("cannot evaluate the facts")?;
@@ -510,18 +528,14 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
     let set = load_rules(&args.rules)?;
     let config = Config::load(args.gather.config.as_deref(), &set)?;
     let opts = gather_options(&config, &args.gather);
-    let facts = match &args.facts {
-        Some(path) => facts::load_facts_file(path).map_err(|e| Failure::Usage(e.to_string()))?,
-        None => gather_facts(&opts, quiet)?,
-    };
-    let ctx = EvalContext {
-        profile: args
-            .profile
-            .or(config.profile)
-            .unwrap_or(Profile::Production),
-        waivers: &config.waivers,
-        today: started_at.date(),
-    };
+    let (facts, ctx) = facts_and_context(
+        args.facts.as_deref(),
+        &opts,
+        &config,
+        args.profile,
+        started_at,
+        quiet,
+    )?;
     let report =
         build_report(&facts, &set, &ctx, started_at, 0).context("cannot evaluate the facts")?;
     // The database password, when the run knows it, is a literal the leak scan looks for.
