@@ -418,6 +418,52 @@ fn zstd_bundles_open_and_pass_the_same_checks() {
 }
 
 #[test]
+fn the_leak_scan_stops_a_bundle_that_still_holds_a_known_secret() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = db_env(dir.path());
+    // A line over the 1 MiB piece size with the password across the cut: line redaction
+    // cannot see it whole, so only the scan of the finished archive can catch it.
+    let evil = dir.path().join("evil.log");
+    let mut content = vec![b'A'; (1 << 20) - 5];
+    content.extend_from_slice(DB_PASSWORD.as_bytes());
+    content.push(b'\n');
+    std::fs::write(&evil, &content).unwrap();
+    let out = dir.path().join("b.tar.gz");
+    let o = bundle(
+        &out,
+        &[
+            "--db-env",
+            env_file.to_str().unwrap(),
+            "--include",
+            evil.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("leak scan") && stderr.contains("evil.log"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(DB_PASSWORD));
+    assert!(!out.exists(), "no bundle may be written");
+    assert_eq!(
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".wa-preflight"))
+            .count(),
+        0,
+        "no temp file left behind"
+    );
+}
+
+#[test]
 fn redact_rewrites_a_file_and_a_bundle() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("support.log");
