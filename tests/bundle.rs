@@ -354,6 +354,14 @@ fn huge_and_binary_logs_and_unreadable_files() {
         .iter()
         .find(|f| f["path"] == "docker/wapf-huge/logs.txt")
         .unwrap_or_else(|| panic!("the huge log is not in the bundle: {m}"));
+    // The source itself was cut (only its newest lines asked for), and the manifest says so.
+    assert!(
+        huge["cut_at_source"]
+            .as_str()
+            .unwrap_or("")
+            .contains("newest"),
+        "{huge}"
+    );
     assert!(huge["size"].as_u64().unwrap() <= 10 << 20, "{huge}");
     assert!(
         huge["truncated"]["original_size"].as_u64().unwrap() > 10 << 20,

@@ -18,6 +18,8 @@ pub struct Spooled {
     /// The collector that made it.
     pub producer: String,
     pub file: PathBuf,
+    /// Set when the source was already cut while collecting (only its newest part fetched).
+    pub cut_at_source: Option<String>,
 }
 
 /// What a collector ended with.
@@ -64,6 +66,7 @@ impl Spool {
             path: path.to_string(),
             producer: producer.to_string(),
             file,
+            cut_at_source: None,
         })
     }
 
@@ -101,6 +104,8 @@ impl Spool {
             path: path.to_string(),
             producer: producer.to_string(),
             file,
+            cut_at_source: (meta.len() > max)
+                .then(|| format!("only the newest {max} of {} bytes were read", meta.len())),
         })
     }
 }
@@ -318,12 +323,15 @@ pub async fn container(
         .timestamps(true);
     // dockerd streams json-file logs at a few MB/s: for a log far over the cap, ask only for
     // about as many of the newest lines as the cap can hold.
-    if let Some(lines) = inspect
-        .log_path
-        .as_deref()
-        .and_then(|p| tail_estimate(Path::new(p), max))
+    let mut cut_at_source = None;
+    if let Some(path) = inspect.log_path.as_deref()
+        && let Some(lines) = tail_estimate(Path::new(path), max)
     {
         opts = opts.tail(&lines.to_string());
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        cut_at_source = Some(format!(
+            "only the newest {lines} lines of a {size}-byte container log were asked for"
+        ));
     }
     if let Some(s) = window.since {
         opts = opts.since(i32::try_from(s).unwrap_or(i32::MAX));
@@ -367,13 +375,17 @@ pub async fn container(
     }
     out.write_all(&batch).await.map_err(|e| e.to_string())?;
     out.flush().await.map_err(|e| e.to_string())?;
-    if truncated_head {
-        tracing::debug!("logs of {name} were trimmed while collecting");
+    if truncated_head && cut_at_source.is_none() {
+        cut_at_source = Some(format!(
+            "the log was longer than {} bytes; its older part was dropped while collecting",
+            max.saturating_mul(4)
+        ));
     }
     files.push(Spooled {
         path: format!("docker/{name}/logs.txt"),
         producer: producer.clone(),
         file: log_path,
+        cut_at_source,
     });
     let wanted: Vec<(&str, &str)> = if coreapp {
         vec![("/usr/local/waent/logs", "-crash.log")]
@@ -509,6 +521,7 @@ async fn archive(
             path: format!("docker/{name}/files/{shown}"),
             producer: producer.to_string(),
             file,
+            cut_at_source: None,
         });
     }
     let _ = std::fs::remove_file(&tar_path);

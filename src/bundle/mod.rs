@@ -115,6 +115,8 @@ pub struct ManifestFile {
     pub sha256: String,
     /// Set when only the newest part was kept.
     pub truncated: Option<Truncation>,
+    /// Set when the source itself was only partly read (a huge log's newest lines).
+    pub cut_at_source: Option<String>,
     /// Values replaced in this file, per redaction rule.
     pub redactions: BTreeMap<String, u64>,
 }
@@ -315,6 +317,7 @@ pub fn write(
             size,
             sha256,
             truncated,
+            cut_at_source: item.cut_at_source,
             redactions,
         });
     }
