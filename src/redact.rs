@@ -254,6 +254,16 @@ impl Redactor {
         })
     }
 
+    /// The names of the rules in force, as the manifest counts them.
+    pub fn rule_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.patterns.iter().map(|p| p.name.to_string()).collect();
+        names.extend(self.custom.iter().map(|(n, _, _)| n.clone()));
+        if !self.literals.is_empty() {
+            names.push(format!("known literals ({})", self.literals.len()));
+        }
+        names
+    }
+
     /// The secrets the leak scan must not find.
     pub fn known_secrets(&self) -> impl Iterator<Item = &str> {
         self.literals.iter().map(|(_, v)| v.as_str())

@@ -617,22 +617,10 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
         }
         collectors.extend(containers.iter().map(|(n, _)| format!("container {n}")));
         collectors.push("database".to_string());
-        let mut rules = vec![
-            "pem-private-key",
-            "jwt",
-            "authorization-header",
-            "bearer-token",
-            "url-password",
-            "secret-json-field",
-            "secret-assignment",
-        ]
-        .into_iter()
-        .map(str::to_string)
-        .collect::<Vec<_>>();
-        if req.phones {
-            rules.extend(["wa-id", "wa-id-field", "msisdn"].map(str::to_string));
-        }
-        rules.extend(req.custom.iter().map(|c| format!("custom: {}", c.name)));
+        let rules = redactor
+            .as_ref()
+            .map(Redactor::rule_names)
+            .unwrap_or_default();
         return Ok(Created::Previewed(Preview {
             output: req.output.display().to_string(),
             collectors,
@@ -643,7 +631,7 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
                 .map(|p| p.display().to_string())
                 .collect(),
             redaction: req.redact,
-            redaction_rules: if req.redact { rules } else { Vec::new() },
+            redaction_rules: rules,
             known_secrets: secrets.len(),
             limits: BTreeMap::from([
                 ("max_file_bytes".to_string(), req.limits.max_file),
