@@ -27,6 +27,7 @@ const LABEL_TOKEN: &str = "planted-label-token-76";
 const PEM_BODY: &str = "MIIEplantedPEMbody77";
 const MSISDN: &str = "+14155550178";
 const WA_ID: &str = "14155550179";
+const MYSQL_ROOT: &str = "Planted-Mysql-Root-80";
 
 /// Entries of a `.tar.gz`: path → bytes.
 fn extract(path: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -108,6 +109,16 @@ fn planted_secrets_never_reach_the_bundle() {
         flags: vec![],
         cmd: vec!["sh", "-c", &web_script],
     });
+    // A database container beside the client.
+    import_image("mysql:8.0", None);
+    let db_script = format!("echo 'root password is {MYSQL_ROOT}'; exec /bin/busybox sleep 3600");
+    run(&Spec {
+        name: "wapf-bundle-mysql",
+        image: "mysql:8.0",
+        env: vec![("MYSQL_ROOT_PASSWORD", MYSQL_ROOT)],
+        flags: vec![],
+        cmd: vec!["sh", "-c", &db_script],
+    });
     std::thread::sleep(std::time::Duration::from_millis(800));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bundle.tar.gz");
@@ -149,6 +160,8 @@ fn planted_secrets_never_reach_the_bundle() {
         "docker/wapf-bundle-core/files/main-crash.log",
         "docker/wapf-bundle-web/files/web.log",
         "db/database.json",
+        "docker/wapf-bundle-mysql/inspect.json",
+        "docker/wapf-bundle-mysql/logs.txt",
     ] {
         assert!(
             entries.contains_key(&format!("{top}/{want}")),
@@ -172,6 +185,7 @@ fn planted_secrets_never_reach_the_bundle() {
             PEM_BODY,
             MSISDN,
             WA_ID,
+            MYSQL_ROOT,
         ] {
             assert!(!text.contains(secret), "{secret} leaked into {path}");
         }

@@ -286,6 +286,33 @@ pub async fn docker_engine(
     Ok(files)
 }
 
+/// What a collected container is, which decides the files fetched from inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerKind {
+    /// Crash logs under /usr/local/waent/logs.
+    Coreapp,
+    /// web.log and lighttpd's error.log.
+    Webapp,
+    /// A database container beside the client: inspect and logs only.
+    Database,
+}
+
+/// Image repositories of database containers (`mysql:8.0`, `bitnami/postgresql`, …).
+pub fn is_database_image(image: &str) -> bool {
+    let repo = crate::facts::docker::containers::repository(image);
+    let last = repo.rsplit('/').next().unwrap_or(repo);
+    matches!(
+        last,
+        "mysql"
+            | "mariadb"
+            | "postgres"
+            | "postgresql"
+            | "percona"
+            | "percona-server"
+            | "mysql-server"
+    )
+}
+
 /// Time window of container logs.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
@@ -298,7 +325,7 @@ pub async fn container(
     spool: &Spool,
     docker: &Docker,
     name: &str,
-    coreapp: bool,
+    kind: ContainerKind,
     window: Window,
     max: u64,
 ) -> Result<Vec<Spooled>, String> {
@@ -387,13 +414,13 @@ pub async fn container(
         file: log_path,
         cut_at_source,
     });
-    let wanted: Vec<(&str, &str)> = if coreapp {
-        vec![("/usr/local/waent/logs", "-crash.log")]
-    } else {
-        vec![
+    let wanted: Vec<(&str, &str)> = match kind {
+        ContainerKind::Coreapp => vec![("/usr/local/waent/logs", "-crash.log")],
+        ContainerKind::Webapp => vec![
             ("/var/log/whatsapp/web.log", ""),
             ("/var/log/lighttpd/error.log", ""),
-        ]
+        ],
+        ContainerKind::Database => Vec::new(),
     };
     for (path, suffix) in wanted {
         match archive(spool, docker, name, path, suffix, max, &producer).await {
@@ -526,4 +553,36 @@ async fn archive(
     }
     let _ = std::fs::remove_file(&tar_path);
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_images() {
+        for db in [
+            "mysql:8.0",
+            "mariadb:10.11",
+            "postgres:13.8",
+            "bitnami/postgresql:13",
+            "percona:5.7",
+            "registry.local:5000/mysql",
+        ] {
+            assert!(is_database_image(db), "{db}");
+        }
+        for other in [
+            "docker.whatsapp.biz/coreapp:v2",
+            "nginx:1.25",
+            "mysql-exporter:1",
+        ] {
+            assert!(!is_database_image(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn tails() {
+        assert_eq!(tail_lines(b"a\nb\nc\n", 2), b"b\nc\n");
+        assert_eq!(tail_lines(b"a\nb", 5), b"a\nb");
+    }
 }

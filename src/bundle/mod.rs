@@ -561,16 +561,18 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
         ))
         .unwrap_or_default();
     let top = format!("wa-preflight-{host}-{stamp}");
-    let containers: Vec<(String, bool)> = match &req.facts.docker {
+    use collect::ContainerKind;
+    let mut containers: Vec<(String, ContainerKind)> = match &req.facts.docker {
         Some(crate::facts::Fact::Available(d)) => match &d.wa {
             crate::facts::Fact::Available(wa) => wa
                 .containers
                 .iter()
                 .map(|c| {
-                    (
-                        c.name.clone(),
-                        c.role == crate::facts::docker::containers::Role::Coreapp,
-                    )
+                    let kind = match c.role {
+                        crate::facts::docker::containers::Role::Coreapp => ContainerKind::Coreapp,
+                        crate::facts::docker::containers::Role::Webapp => ContainerKind::Webapp,
+                    };
+                    (c.name.clone(), kind)
                 })
                 .collect(),
             crate::facts::Fact::Unavailable(_) => Vec::new(),
@@ -581,6 +583,28 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
         .await
         .ok()
         .map(|c| c.docker);
+    // A database container beside the client, if one runs.
+    if let Some(d) = &docker
+        && let Ok(list) = d
+            .list_containers(Some(
+                bollard::query_parameters::ListContainersOptionsBuilder::default().build(),
+            ))
+            .await
+    {
+        for c in list {
+            let name = c
+                .names
+                .as_ref()
+                .and_then(|n| n.first())
+                .map(|n| n.trim_start_matches('/').to_string());
+            if let (Some(name), Some(image)) = (name, c.image.as_deref())
+                && collect::is_database_image(image)
+                && !containers.iter().any(|(n, _)| *n == name)
+            {
+                containers.push((name, ContainerKind::Database));
+            }
+        }
+    }
     // Every secret value the containers hold: the leak scan must not find any of them.
     let mut secrets = req.secrets.clone();
     if let Some(d) = &docker {
@@ -731,11 +755,11 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
             let futs = containers
                 .iter()
                 .zip(&collector_names)
-                .map(|((name, coreapp), label)| {
+                .map(|((name, kind), label)| {
                     collect::run(
                         label,
                         d,
-                        collect::container(spool_ref, dk, name, *coreapp, req.window, max),
+                        collect::container(spool_ref, dk, name, *kind, req.window, max),
                     )
                 });
             all = futures_util::future::join_all(futs).await;
