@@ -32,6 +32,16 @@ pub struct CustomRule {
 /// Key names whose values are secrets.
 const SECRET_KEY: &str = r"(?:[A-Za-z0-9_.-]*(?:PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|API_?KEY|PRIVATE_?KEY|CRYPTO_KEY|AUTH)[A-Za-z0-9_.-]*|password|passwd|secret|token|credential|api_?key|private_?key|auth[A-Za-z_]*|[A-Za-z0-9_.-]*_(?:password|secret|token|key))";
 
+/// Whether an env var or config key name looks secret (`WA_DB_PASSWORD`, `WA_SECRET`,
+/// `MYSQL_ROOT_PASSWORD`, `api_key`): the same definition the redaction patterns use.
+pub fn is_secret_name(name: &str) -> bool {
+    static RE: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+        // A constant pattern; a failure is a bug the tests catch.
+        Regex::new(&format!("^(?-u)(?:{SECRET_KEY})$")).expect("secret-name pattern")
+    });
+    RE.is_match(name.to_ascii_uppercase().as_bytes())
+}
+
 struct PatternRule {
     name: &'static str,
     kind: &'static str,
@@ -380,7 +390,7 @@ impl Redactor {
                 .literal_matcher
                 .as_ref()
                 .is_some_and(|ac| ac.is_match(bytes))
-            || !self.custom.is_empty()
+            || self.custom.iter().any(|(_, re, _)| re.is_match(bytes))
             || contains(bytes, b"PRIVATE KEY-----")
     }
 
@@ -568,6 +578,29 @@ WA_DB_HOSTNAME=db port 3306 user wa
         let n = r.stream(&mut input.as_slice(), &mut out, 1024).unwrap();
         assert_eq!(out, input);
         assert_eq!(n as usize, input.len());
+    }
+
+    #[test]
+    fn secret_names() {
+        for name in [
+            "WA_DB_PASSWORD",
+            "WA_SECRET",
+            "MYSQL_ROOT_PASSWORD",
+            "api_key",
+            "APIKEY",
+            "WA_WEB_JWT_CRYPTO_KEY",
+            "Auth_Header",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in [
+            "WA_DB_HOSTNAME",
+            "WA_DB_USERNAME",
+            "WA_APP_MULTICONNECT",
+            "PATH",
+        ] {
+            assert!(!is_secret_name(name), "{name}");
+        }
     }
 
     #[test]

@@ -505,25 +505,6 @@ pub struct Request<'a> {
     pub preview: bool,
 }
 
-/// Env names whose values are secrets, for the literal list of the leak scan.
-pub fn secret_env_name(name: &str) -> bool {
-    let up = name.to_ascii_uppercase();
-    [
-        "PASSWORD",
-        "PASSWD",
-        "SECRET",
-        "TOKEN",
-        "CREDENTIAL",
-        "API_KEY",
-        "APIKEY",
-        "PRIVATE_KEY",
-        "CRYPTO_KEY",
-        "AUTH",
-    ]
-    .iter()
-    .any(|w| up.contains(w))
-}
-
 /// What a preview shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Preview {
@@ -612,7 +593,7 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
             if let Ok(inspect) = d.inspect_container(name, None).await {
                 for kv in inspect.config.and_then(|c| c.env).unwrap_or_default() {
                     if let Some((k, v)) = kv.split_once('=')
-                        && secret_env_name(k)
+                        && crate::redact::is_secret_name(k)
                         && v.len() >= 4
                     {
                         let kind = if k.to_ascii_uppercase().contains("PASS") {
