@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use common::imitation::{Cleanup, Spec, import_image, run};
-use common::{DOCKER_SOCK, check_json, preflight, require_daemon, verdict};
+use common::{DOCKER_SOCK, assert_verdict, check_json, preflight, require_daemon, verdict};
 
 /// The latency test measures milliseconds on a 2-core machine: the other tests of this file,
 /// each starting preflight processes, must not run beside it.
@@ -48,15 +48,6 @@ fn db_check(args: &[&str]) -> (i32, serde_json::Value) {
 
 fn url(engine: &str, user: &str, pass: &str, port: u16) -> String {
     format!("{engine}://{user}:{pass}@127.0.0.1:{port}")
-}
-
-fn assert_verdict(v: &serde_json::Value, id: &str, status: &str, needle: &str) {
-    let (got, message) = verdict(v, id);
-    assert_eq!(got, status, "{id}: {message}");
-    assert!(
-        message.contains(needle),
-        "{id}: {message:?} lacks {needle:?}"
-    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::fake_docker::{FakeDocker, Mode};
-use common::{check_json, preflight, verdict};
+use common::{assert_verdict, check_json, preflight, verdict};
 
 fn check_against(fake: &FakeDocker, extra: &[&str]) -> serde_json::Value {
     let url = fake.url();
@@ -60,17 +60,18 @@ fn docker_desktop_and_wsl_engines_fail_the_platform_rule() {
         "Docker Desktop",
         "6.4.16-linuxkit",
     ));
-    let (status, message) = verdict(&check_against(&desktop, &[]), "docker.platform");
-    assert_eq!(status, "fail");
-    assert!(message.contains("Docker Desktop"), "{message}");
+    assert_verdict(
+        &check_against(&desktop, &[]),
+        "docker.platform",
+        "fail",
+        "Docker Desktop",
+    );
     let wsl = FakeDocker::start(Mode::engine_with(
         "24.0.7",
         "Ubuntu 22.04.3 LTS",
         "5.15.90.1-microsoft-standard-WSL2",
     ));
-    let (status, message) = verdict(&check_against(&wsl, &[]), "docker.platform");
-    assert_eq!(status, "fail");
-    assert!(message.contains("WSL"), "{message}");
+    assert_verdict(&check_against(&wsl, &[]), "docker.platform", "fail", "WSL");
 }
 
 fn assert_unreachable(v: &serde_json::Value, needle: &str) {
@@ -161,11 +162,11 @@ fn custom_profile_named_in_daemon_json() {
     )
     .unwrap();
     let v = check_against(&fake, &["--daemon-json", &dj]);
-    let (status, message) = verdict(&v, "docker.seccomp.profile");
-    assert_eq!(status, "error");
-    assert!(
-        message.contains("cannot read seccomp profile /nonexistent/profile.json"),
-        "{message}"
+    assert_verdict(
+        &v,
+        "docker.seccomp.profile",
+        "error",
+        "cannot read seccomp profile /nonexistent/profile.json",
     );
 
     // A daemon.json that is not JSON: located error in the facts, the profile rule still decides.

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use common::imitation::{Cleanup, Spec, TEST_LABEL, import_image, run};
 use common::{
-    DENY_SOCK, DOCKER_SOCK, check_json, docker, preflight, require_daemon, result, verdict,
+    DENY_SOCK, DOCKER_SOCK, assert_verdict, check_json, docker, preflight, require_daemon, result,
+    verdict,
 };
 use wa_preflight::facts::docker::statx;
 
@@ -127,15 +128,9 @@ fn a_daemon_whose_profile_denies_statx_fails_both_seccomp_rules() {
     assert_eq!(code, 3);
     assert_eq!(verdict(&v, "docker.reachable").0, "pass");
     assert_eq!(verdict(&v, "docker.seccomp.enabled").0, "pass");
-    let (status, message) = verdict(&v, "docker.seccomp.profile");
-    assert_eq!(status, "fail", "{message}");
-    assert!(
-        message.contains("blocks statx") && message.contains("errno 1"),
-        "{message}"
-    );
-    let (status, message) = verdict(&v, "docker.seccomp.statx");
-    assert_eq!(status, "fail", "{message}");
-    assert!(message.contains("errno 1 (EPERM)"), "{message}");
+    assert_verdict(&v, "docker.seccomp.profile", "fail", "blocks statx");
+    assert_verdict(&v, "docker.seccomp.profile", "fail", "errno 1");
+    assert_verdict(&v, "docker.seccomp.statx", "fail", "errno 1 (EPERM)");
     assert_no_probe_leftovers(DENY_SOCK);
 }
 
@@ -195,13 +190,13 @@ fn permission_denied_names_the_group_to_join() {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    let (status, message) = verdict(&v, "docker.reachable");
-    assert_eq!(status, "fail");
-    assert!(
-        message.contains("permission denied on /var/run/docker.sock"),
-        "{message}"
+    assert_verdict(
+        &v,
+        "docker.reachable",
+        "fail",
+        "permission denied on /var/run/docker.sock",
     );
-    assert!(message.contains("'docker'"), "{message}");
+    assert_verdict(&v, "docker.reachable", "fail", "'docker'");
     let (status, message) = verdict(&v, "docker.version");
     assert_eq!(status, "skip");
     assert!(
@@ -390,9 +385,7 @@ fn imitation_deployments_are_judged_rule_by_rule() {
             cmd: vec!["sleep", "3600"],
         });
     }
-    let (status, message) = verdict(&check(), "wa.version.expiry");
-    assert_eq!(status, "skip");
-    assert!(message.contains("no EXPIRES_ON label"), "{message}");
+    assert_verdict(&check(), "wa.version.expiry", "skip", "no EXPIRES_ON label");
 
     // 4. Only a webapp: a half deployment fails, and its dependants skip.
     remove_test_containers();

@@ -76,6 +76,16 @@ pub fn verdict(report: &serde_json::Value, id: &str) -> (String, String) {
     )
 }
 
+/// Asserts one rule's status and that its message contains `needle`.
+pub fn assert_verdict(report: &serde_json::Value, id: &str, status: &str, needle: &str) {
+    let (got, message) = verdict(report, id);
+    assert_eq!(got, status, "{id}: {message}");
+    assert!(
+        message.contains(needle),
+        "{id}: {message:?} lacks {needle:?}"
+    );
+}
+
 /// Runs the docker CLI against `sock` (test set-up only; the product uses the API).
 pub fn docker(sock: &str, args: &[&str]) -> String {
     let out = std::process::Command::new("docker")
