@@ -78,6 +78,8 @@ struct RawConfig {
     docker: DockerConfig,
     database: Option<crate::facts::database::DatabaseConfig>,
     #[serde(default)]
+    client: crate::facts::client::ClientConfig,
+    #[serde(default)]
     redaction: RedactionConfig,
 }
 
@@ -101,6 +103,8 @@ pub struct Config {
     pub storage: StorageConfig,
     pub docker: DockerConfig,
     pub database: Option<crate::facts::database::DatabaseConfig>,
+    /// How to reach the client's API.
+    pub client: crate::facts::client::ClientConfig,
     pub redaction: RedactionConfig,
 }
 
@@ -171,6 +175,7 @@ impl Config {
             storage: raw.storage,
             docker: raw.docker,
             database: raw.database,
+            client: raw.client,
             redaction: raw.redaction,
         })
     }

@@ -125,6 +125,30 @@ struct GatherArgs {
     /// Seconds connecting to the database and each measurement may take (default 5).
     #[arg(long, value_name = "SECONDS")]
     db_timeout: Option<f64>,
+    /// The client's API base URL (default: the webapp container's published port 443, as
+    /// https://127.0.0.1:PORT).
+    #[arg(long, value_name = "URL")]
+    api_url: Option<String>,
+    /// File holding an API token (else client.username/password_file in the config log in).
+    #[arg(long, value_name = "FILE")]
+    api_token_file: Option<PathBuf>,
+    /// Accept the API's certificate without verifying it (the client's default certificate is
+    /// self-signed).
+    #[arg(long)]
+    api_insecure: bool,
+    /// Verify the API's certificate against this CA file (PEM).
+    #[arg(long, value_name = "FILE")]
+    api_ca_file: Option<PathBuf>,
+    /// Seconds each API request may take (default 5).
+    #[arg(long, value_name = "SECONDS")]
+    api_timeout: Option<f64>,
+    /// Show the registered phone number from /v1/support in the facts and report.
+    #[arg(long)]
+    show_phone: bool,
+    /// POST a marked test payload to the configured webhook and time it (off by default: it
+    /// reaches a production endpoint).
+    #[arg(long)]
+    webhook_probe: bool,
 }
 
 #[derive(Debug, Args)]
@@ -336,7 +360,7 @@ fn load_rules(files: &RuleFiles) -> Result<RuleSet, Failure> {
     Ok(set)
 }
 
-fn gather_options(config: &Config, args: &GatherArgs) -> GatherOptions {
+fn gather_options(config: &Config, set: &RuleSet, args: &GatherArgs) -> GatherOptions {
     let s = &config.storage;
     let mut extra = s.paths.clone();
     extra.extend(args.paths.iter().cloned());
@@ -387,6 +411,25 @@ fn gather_options(config: &Config, args: &GatherArgs) -> GatherOptions {
     }
     if let Some(secs) = args.db_timeout.filter(|s| *s > 0.0) {
         db.deadline = std::time::Duration::from_secs_f64(secs);
+    }
+    let c = &mut opts.client;
+    c.config = config.client.clone();
+    c.url_flag = args.api_url.clone();
+    c.token_file_flag = args.api_token_file.clone();
+    c.insecure_flag = args.api_insecure;
+    c.ca_file_flag = args.api_ca_file.clone();
+    c.show_phone = args.show_phone;
+    c.webhook_probe = args.webhook_probe;
+    if let Some(secs) = args
+        .api_timeout
+        .or(config.client.timeout_seconds)
+        .filter(|s| *s > 0.0)
+    {
+        c.timeout = std::time::Duration::from_secs_f64(secs);
+    }
+    if let Some(n) = set.network() {
+        opts.network.targets = n.whatsapp.clone();
+        opts.network.timeout = std::time::Duration::from_millis(n.timeout_ms.max(1));
     }
     opts
 }
@@ -483,7 +526,7 @@ fn check(args: CheckArgs, quiet: bool) -> Result<i32, Failure> {
     let clock = Instant::now();
     let set = load_rules(&args.rules)?;
     let config = Config::load(args.gather.config.as_deref(), &set)?;
-    let opts = gather_options(&config, &args.gather);
+    let opts = gather_options(&config, &set, &args.gather);
     let (facts, ctx) = facts_and_context(
         args.facts.as_deref(),
         &opts,
@@ -527,7 +570,7 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
     };
     let set = load_rules(&args.rules)?;
     let config = Config::load(args.gather.config.as_deref(), &set)?;
-    let opts = gather_options(&config, &args.gather);
+    let opts = gather_options(&config, &set, &args.gather);
     let (facts, ctx) = facts_and_context(
         args.facts.as_deref(),
         &opts,
@@ -626,8 +669,9 @@ fn redact(
 }
 
 fn print_facts(args: FactsArgs, quiet: bool) -> Result<i32, Failure> {
-    let config = Config::load(args.gather.config.as_deref(), &RuleSet::embedded()?)?;
-    let facts = gather_facts(&gather_options(&config, &args.gather), quiet)?;
+    let set = RuleSet::embedded()?;
+    let config = Config::load(args.gather.config.as_deref(), &set)?;
+    let facts = gather_facts(&gather_options(&config, &set, &args.gather), quiet)?;
     let text = match args.format {
         FactsFormat::Json => {
             serde_json::to_string_pretty(&facts).context("cannot serialise facts")? + "\n"

@@ -28,15 +28,31 @@ fn exit_codes_follow_the_worst_status() {
         .assert()
         .code(0);
     let ci = fixture("debian12-ci");
-    // Development on this machine kind: only the libseccomp warning remains.
+    // Development on this machine kind: no internet, so the network rules fail.
     preflight()
         .args(["check", "--profile", "development", "--facts"])
         .arg(&ci)
+        .assert()
+        .code(3);
+    // With those waived (and the unsynchronised clock), only warnings remain.
+    let dir = tempfile::tempdir().unwrap();
+    let offline = write(
+        &dir,
+        "offline.yaml",
+        "waivers:\n  - {id: net.dns, reason: CI has no internet, expires: 2999-12-31}\n  - {id: net.whatsapp.443, reason: CI has no internet, expires: 2999-12-31}\n",
+    );
+    preflight()
+        .args(["check", "--profile", "development", "--facts"])
+        .arg(&ci)
+        .arg("--config")
+        .arg(&offline)
         .assert()
         .code(4);
     preflight()
         .args(["check", "--strict", "--profile", "development", "--facts"])
         .arg(&ci)
+        .arg("--config")
+        .arg(&offline)
         .assert()
         .code(3);
 }
@@ -183,10 +199,10 @@ fn config_waivers_and_errors() {
     let config = write(
         &dir,
         "config.yaml",
-        "waivers:\n  - id: host.libseccomp\n    reason: vendor confirmed 2.5 works\n    expires: 2999-12-31\n  - id: wa.containers.present\n    reason: client not installed yet\n    expires: 2999-12-31\n",
+        "waivers:\n  - id: host.libseccomp\n    reason: vendor confirmed 2.5 works\n    expires: 2999-12-31\n  - id: wa.containers.present\n    reason: client not installed yet\n    expires: 2999-12-31\n  - {id: host.clock.sync, reason: CI VM without NTP, expires: 2999-12-31}\n  - {id: net.dns, reason: CI has no internet, expires: 2999-12-31}\n  - {id: net.whatsapp.443, reason: CI has no internet, expires: 2999-12-31}\n  - {id: net.whatsapp.5222, reason: CI has no internet, expires: 2999-12-31}\n",
     );
-    // Development on the CI fixture warned on libseccomp and on no containers: both waived,
-    // the run passes.
+    // Development on the CI fixture warned on libseccomp, no containers and the clock, and
+    // failed the network rules (no internet): all waived, the run passes.
     preflight()
         .args([
             "check",
@@ -206,7 +222,7 @@ fn config_waivers_and_errors() {
     let expired = write(
         &dir,
         "expired.yaml",
-        "waivers:\n  - id: host.libseccomp\n    reason: old\n    expires: 2001-01-01\n",
+        "waivers:\n  - id: host.libseccomp\n    reason: old\n    expires: 2001-01-01\n  - {id: net.dns, reason: CI has no internet, expires: 2999-12-31}\n  - {id: net.whatsapp.443, reason: CI has no internet, expires: 2999-12-31}\n",
     );
     preflight()
         .args(["check", "--profile", "development", "--facts"])

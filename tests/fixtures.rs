@@ -88,6 +88,193 @@ fn musl_host_errors_instead_of_passing() {
 }
 
 #[test]
+fn client_starting_after_restart() {
+    check_case("client-starting");
+}
+
+#[test]
+fn client_stuck_in_ha() {
+    check_case("client-stuck-ha");
+}
+
+/// `wa.health.gateway` for health documents beyond the fixtures: (health facts, verdict).
+#[test]
+fn gateway_verdicts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ubuntu1804");
+    let base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("facts.json")).unwrap()).unwrap();
+    let node = |name: Option<&str>, status: &str, role: Option<&str>| serde_json::json!({"name": name, "gateway_status": status, "role": role});
+    let health = |mode: &str,
+                  nodes: Vec<serde_json::Value>,
+                  ok: u64,
+                  expected: u64,
+                  unregistered: &[&str],
+                  uninitialized: &[&str],
+                  not_ready: bool,
+                  uptime: Option<i64>| {
+        serde_json::json!({
+            "mode": mode, "nodes": nodes, "summary": "s", "ok_count": ok, "expected_ok": expected,
+            "missing_ok": expected.saturating_sub(ok), "unregistered": unregistered,
+            "uninitialized": uninitialized, "not_ready": not_ready, "api_error": null,
+            "starting": not_ready || !uninitialized.is_empty(), "coreapp_uptime_s": uptime
+        })
+    };
+    let cases = [
+        (
+            "connecting counts as up",
+            health(
+                "single",
+                vec![node(None, "connecting", None)],
+                1,
+                1,
+                &[],
+                &[],
+                false,
+                Some(60),
+            ),
+            Status::Pass,
+        ),
+        (
+            "single disconnected",
+            health(
+                "single",
+                vec![node(None, "disconnected", None)],
+                0,
+                1,
+                &[],
+                &[],
+                false,
+                Some(60),
+            ),
+            Status::Fail,
+        ),
+        (
+            "unregistered",
+            health(
+                "single",
+                vec![node(None, "unregistered", None)],
+                0,
+                1,
+                &["coreapp"],
+                &[],
+                false,
+                Some(60),
+            ),
+            Status::Fail,
+        ),
+        (
+            "uninitialized 5 min after start",
+            health(
+                "single",
+                vec![node(None, "uninitialized", None)],
+                0,
+                1,
+                &[],
+                &["coreapp"],
+                false,
+                Some(300),
+            ),
+            Status::Warn,
+        ),
+        (
+            "uninitialized 11 min after start",
+            health(
+                "single",
+                vec![node(None, "uninitialized", None)],
+                0,
+                1,
+                &[],
+                &["coreapp"],
+                false,
+                Some(660),
+            ),
+            Status::Fail,
+        ),
+        (
+            "uninitialized, start unknown (remote coreapp)",
+            health(
+                "single",
+                vec![node(None, "uninitialized", None)],
+                0,
+                1,
+                &[],
+                &["coreapp"],
+                false,
+                None,
+            ),
+            Status::Warn,
+        ),
+        (
+            "1011 at 9 min",
+            health("single", vec![], 0, 1, &[], &[], true, Some(540)),
+            Status::Warn,
+        ),
+        (
+            "1011 at 30 min",
+            health("single", vec![], 0, 1, &[], &[], true, Some(1800)),
+            Status::Fail,
+        ),
+        (
+            "HA: masters disconnected, the one shard up",
+            health(
+                "ha",
+                vec![
+                    node(
+                        Some("a:primary_master"),
+                        "disconnected",
+                        Some("primary_master"),
+                    ),
+                    node(Some("b:coreapp"), "connected", Some("coreapp")),
+                    node(Some("c:coreapp"), "disconnected", Some("coreapp")),
+                ],
+                1,
+                1,
+                &[],
+                &[],
+                false,
+                Some(6000),
+            ),
+            Status::Pass,
+        ),
+        (
+            "HA: 1 of 2 shards up",
+            health(
+                "ha",
+                vec![
+                    node(Some("b:coreapp"), "connected", Some("coreapp")),
+                    node(Some("c:coreapp"), "disconnected", Some("coreapp")),
+                ],
+                1,
+                2,
+                &[],
+                &[],
+                false,
+                Some(6000),
+            ),
+            Status::Fail,
+        ),
+    ];
+    let set = RuleSet::embedded().unwrap();
+    let ctx = EvalContext {
+        profile: Profile::Production,
+        waivers: &[],
+        today: time::macros::date!(2026 - 11 - 25),
+    };
+    for (name, h, want) in cases {
+        let mut doc = base.clone();
+        doc["client"]["health"] = h;
+        let facts: wa_preflight::facts::Facts = serde_json::from_value(doc).unwrap();
+        let report = build_report(&facts, &set, &ctx, time::OffsetDateTime::UNIX_EPOCH, 0).unwrap();
+        let r = report
+            .results
+            .iter()
+            .find(|r| r.id == "wa.health.gateway")
+            .unwrap();
+        assert_eq!(r.status, want, "{name}: {:?}", r.message);
+    }
+}
+
+#[test]
 fn every_fixture_folder_is_tested() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let tested = [
@@ -98,6 +285,8 @@ fn every_fixture_folder_is_tested() {
         "wsl2",
         "laptop-debian10",
         "alpine-musl",
+        "client-starting",
+        "client-stuck-ha",
     ];
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         if entry.path().join("facts.json").exists() {

@@ -5,12 +5,16 @@
 //! the rules decide what that means. The document is a versioned contract
 //! (`docs/facts.md`): other tools, fixtures and support bundles write and read it.
 
+pub mod client;
+pub mod clock;
 pub mod cpu;
 pub mod database;
 pub mod docker;
 pub mod glibc;
 pub mod kernel;
 pub mod memory;
+pub mod netns;
+pub mod network;
 pub mod probe;
 pub mod seccomp;
 pub mod storage;
@@ -98,6 +102,12 @@ pub struct Facts {
     /// The database; absent from documents written before it was gathered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<Fact<database::DatabaseFacts>>,
+    /// The running client through its API; absent from older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<Fact<client::ClientFacts>>,
+    /// Reach of WhatsApp's hosts and the webapp → coreapp links; absent from older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Fact<network::NetworkFacts>>,
 }
 
 /// Facts about the host itself.
@@ -113,6 +123,9 @@ pub struct HostFacts {
     pub cpu: Fact<cpu::CpuFacts>,
     pub memory: Fact<memory::MemoryFacts>,
     pub storage: Fact<Vec<storage::FilesystemFacts>>,
+    /// NTP state and peer offsets; absent from older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<Fact<clock::ClockFacts>>,
 }
 
 /// What to gather and how long each gatherer may take.
@@ -126,6 +139,8 @@ pub struct GatherOptions {
     pub deadline: Duration,
     pub docker: docker::DockerOptions,
     pub database: database::DbOptions,
+    pub client: client::ClientOptions,
+    pub network: network::NetworkOptions,
 }
 
 impl GatherOptions {
@@ -143,6 +158,8 @@ impl GatherOptions {
             deadline: Duration::from_secs(5),
             docker: docker::DockerOptions::default(),
             database: database::DbOptions::default(),
+            client: client::ClientOptions::default(),
+            network: network::NetworkOptions::default(),
         }
     }
 }
@@ -220,7 +237,7 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
     let collected_at = OffsetDateTime::now_utc();
     let d = opts.deadline;
     let p = &progress;
-    let (hostname, kernel, os, platform, glibc, libseccomp, cpu, memory, connected) = tokio::join!(
+    let (hostname, kernel, os, platform, glibc, libseccomp, cpu, memory, clock, connected) = tokio::join!(
         blocking("hostname", d, p, kernel::hostname),
         blocking("kernel", d, p, kernel::gather_kernel),
         blocking("os-release", d, p, kernel::gather_os_release),
@@ -229,6 +246,7 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
         timed("libseccomp", d, p, seccomp::gather(d)),
         blocking("cpu", d, p, cpu::gather),
         blocking("memory", d, p, memory::gather),
+        blocking("clock", d, p, clock::gather),
         timed("docker", d, p, docker::connect(&opts.docker)),
     );
 
@@ -243,28 +261,79 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
         }
     }
     let budget = opts.probe.clone();
-    // Docker first, then the database: its last settings source is the coreapp's env.
-    let docker_then_db = async {
-        let (docker, coreapp_env) = match connected {
+    // Docker first: the database settings, the network vantage point and the API URL come
+    // from the containers it finds. Then those four run side by side.
+    let after_docker = async {
+        let (docker, peers) = match connected {
             Fact::Available(c) => {
                 progress.started("docker probe and containers");
-                let (facts, env) = docker::describe(c, &opts.docker, collected_at).await;
+                let (facts, peers) = docker::describe(c, &opts.docker, collected_at).await;
                 progress.finished("docker probe and containers");
-                (Fact::Available(facts), env)
+                (Fact::Available(facts), peers)
             }
-            Fact::Unavailable(why) => (Fact::Unavailable(why), None),
+            Fact::Unavailable(why) => (Fact::Unavailable(why), Default::default()),
         };
-        let container = coreapp_env.as_ref().map(|(name, env)| (name.as_str(), env));
-        progress.started("database");
-        let db: Fact<database::DatabaseFacts> =
-            database::gather(&opts.database, container).await.into();
-        progress.finished("database");
-        (docker, db)
+        let containers = match &docker {
+            Fact::Available(f) => {
+                f.wa.as_ref()
+                    .map(|w| w.containers.clone())
+                    .unwrap_or_default()
+            }
+            Fact::Unavailable(_) => Vec::new(),
+        };
+        let peers: docker::containers::Peers = peers;
+        let container = peers.coreapp.as_ref().map(|c| (c.name.as_str(), &c.env));
+        let db = async {
+            progress.started("database");
+            let db: Fact<database::DatabaseFacts> =
+                database::gather(&opts.database, container).await.into();
+            progress.finished("database");
+            db
+        };
+        let net_opts = opts.network.clone();
+        let (coreapp, webapp) = (peers.coreapp.clone(), peers.webapp.clone());
+        let link_timeout = opts.network.timeout;
+        // Each step is bounded by the network timeout; the outer deadline is a backstop.
+        let net_deadline = opts.network.timeout * 4 + Duration::from_secs(1);
+        let reach = blocking("network reach", net_deadline, p, move || {
+            network::reach(&net_opts, coreapp.as_ref())
+        });
+        let links = blocking("coreapp links", net_deadline, p, move || {
+            network::links(webapp.as_ref(), link_timeout)
+        });
+        let client_deadline = opts.client.timeout * 6 + Duration::from_secs(1);
+        let client = timed("client api", client_deadline, p, async {
+            Ok::<_, String>(
+                client::gather(
+                    &opts.client,
+                    &containers,
+                    peers.coreapp.as_ref(),
+                    collected_at,
+                )
+                .await,
+            )
+        });
+        let (db, reach, links, client) = tokio::join!(db, reach, links, client);
+        let network = Fact::Available(network::NetworkFacts {
+            whatsapp: reach,
+            coreapp_links: links,
+        });
+        (docker, db, network, client)
     };
-    let (storage, (docker, database)) = tokio::join!(
+    let (storage, (docker, database, network, client)) = tokio::join!(
         blocking("storage", d, p, move || storage::gather(&paths, &budget)),
-        docker_then_db,
+        after_docker,
     );
+    let mut clock = clock;
+    let client = match client {
+        Fact::Available(out) => {
+            if let (Fact::Available(c), Some(peer)) = (&mut clock, out.clock_peer) {
+                c.add_peer(peer);
+            }
+            Fact::Available(out.facts)
+        }
+        Fact::Unavailable(why) => Fact::Unavailable(why),
+    };
     Facts {
         schema_version: FACTS_SCHEMA_VERSION,
         collected_at,
@@ -279,9 +348,12 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
             cpu,
             memory,
             storage,
+            clock: Some(clock),
         },
         docker: Some(docker),
         database: Some(database),
+        client: Some(client),
+        network: Some(network),
     }
 }
 

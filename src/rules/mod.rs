@@ -106,7 +106,10 @@ fn all_profiles() -> Vec<Profile> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleFile {
+    #[serde(default)]
     rules: Vec<Spanned<Rule>>,
+    /// What the network gatherer tries; a later file's section replaces an earlier one's.
+    network: Option<crate::facts::network::NetworkSection>,
 }
 
 /// A rules or config file problem, located in its source.
@@ -181,6 +184,7 @@ impl fmt::Display for Origin {
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<(Rule, Origin)>,
+    network: Option<crate::facts::network::NetworkSection>,
 }
 
 impl RuleSet {
@@ -193,7 +197,10 @@ impl RuleSet {
     pub fn from_yaml(source_name: &str, text: &str) -> Result<RuleSet, LocatedError> {
         let file: RuleFile =
             serde_saphyr::from_str(text).map_err(|e| LocatedError::from_yaml(source_name, &e))?;
-        let mut set = RuleSet::default();
+        let mut set = RuleSet {
+            network: file.network,
+            ..RuleSet::default()
+        };
         let mut seen = HashSet::new();
         for spanned in file.rules {
             let loc = spanned.referenced;
@@ -219,6 +226,9 @@ impl RuleSet {
 
     /// Adds the rules of `other`; a rule with an existing ID replaces it in place.
     pub fn merge(&mut self, other: RuleSet) -> Result<(), LocatedError> {
+        if other.network.is_some() {
+            self.network = other.network;
+        }
         for (rule, origin) in other.rules {
             match self.rules.iter_mut().find(|(r, _)| r.id == rule.id) {
                 Some(slot) => *slot = (rule, origin),
@@ -271,6 +281,11 @@ impl RuleSet {
     }
 
     /// Number of rules.
+    /// The `network:` section: WhatsApp hosts to try and the step timeout.
+    pub fn network(&self) -> Option<&crate::facts::network::NetworkSection> {
+        self.network.as_ref()
+    }
+
     pub fn len(&self) -> usize {
         self.rules.len()
     }

@@ -187,17 +187,22 @@ pub fn fingerprint(salt: &[u8], value: &str) -> String {
         .collect()
 }
 
-/// A coreapp's full environment, kept in memory for the database settings (it holds the
-/// password) and never serialised.
-pub type CoreappEnv = (String, HashMap<String, String>);
+/// The coreapp and webapp to look from: name, PID (when running) and full environment, kept in
+/// memory for the database settings, proxies and links (it holds the password) and never
+/// serialised.
+#[derive(Debug, Clone, Default)]
+pub struct Peers {
+    pub coreapp: Option<crate::facts::network::Peer>,
+    pub webapp: Option<crate::facts::network::Peer>,
+}
 
-/// Lists and inspects the WhatsApp containers; also returns the first running coreapp's
-/// environment for the database check.
+/// Lists and inspects the WhatsApp containers; also returns the running coreapp and webapp
+/// (preferred over stopped ones) for the checks that look from them.
 pub async fn gather(
     docker: &Docker,
     patterns: &ImagePatterns,
     collected_at: OffsetDateTime,
-) -> Result<(WaFacts, Option<CoreappEnv>), String> {
+) -> Result<(WaFacts, Peers), String> {
     let mut salt = [0u8; 16];
     rustix::rand::getrandom(&mut salt, rustix::rand::GetRandomFlags::empty())
         .map_err(|e| format!("no randomness for secret fingerprints: {e}"))?;
@@ -208,7 +213,7 @@ pub async fn gather(
         .await
         .map_err(|e| describe("GET /containers/json", &e))?;
     let mut containers = Vec::new();
-    let mut coreapp_env: Option<CoreappEnv> = None;
+    let mut peers = Peers::default();
     for summary in list {
         let (Some(id), Some(image)) = (summary.id, summary.image) else {
             continue;
@@ -219,8 +224,21 @@ pub async fn gather(
         match docker.inspect_container(&id, None).await {
             Ok(inspect) => {
                 let facts = container_facts(&inspect, &image, role, &salt, collected_at);
-                if role == Role::Coreapp && (coreapp_env.is_none() || facts.running) {
-                    coreapp_env = Some((facts.name.clone(), env_map(&inspect)));
+                let slot = match role {
+                    Role::Coreapp => &mut peers.coreapp,
+                    Role::Webapp => &mut peers.webapp,
+                };
+                if slot.is_none() || facts.running {
+                    let pid = inspect
+                        .state
+                        .as_ref()
+                        .and_then(|s| s.pid)
+                        .filter(|p| *p > 0 && facts.running);
+                    *slot = Some(crate::facts::network::Peer {
+                        name: facts.name.clone(),
+                        pid,
+                        env: env_map(&inspect),
+                    });
                 }
                 containers.push(facts);
             }
@@ -234,7 +252,7 @@ pub async fn gather(
         }
     }
     containers.sort_by(|a, b| (a.role as u8, &a.name).cmp(&(b.role as u8, &b.name)));
-    Ok((summarise(containers), coreapp_env))
+    Ok((summarise(containers), peers))
 }
 
 fn env_map(c: &ContainerInspectResponse) -> HashMap<String, String> {

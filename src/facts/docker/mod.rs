@@ -149,12 +149,12 @@ fn judge_profile(path: &str) -> Fact<ProfileVerdict> {
 }
 
 /// The second step: profile, probe and containers, concurrently. Also returns the running
-/// coreapp's environment (in memory only) for the database settings.
+/// coreapp and webapp (in memory only) for the database, network and client checks.
 pub async fn describe(
     connected: Connected,
     opts: &DockerOptions,
     collected_at: OffsetDateTime,
-) -> (DockerFacts, Option<containers::CoreappEnv>) {
+) -> (DockerFacts, containers::Peers) {
     let Connected {
         docker,
         endpoint,
@@ -182,18 +182,18 @@ pub async fn describe(
         )
         .await
         {
-            Ok(Ok((wa, env))) => (Fact::Available(wa), env),
-            Ok(Err(e)) => (Fact::Unavailable(e), None),
+            Ok(Ok((wa, peers))) => (Fact::Available(wa), peers),
+            Ok(Err(e)) => (Fact::Unavailable(e), containers::Peers::default()),
             Err(_) => (
                 Fact::Unavailable(format!(
                     "container discovery did not finish within {} ms",
                     opts.deadline.as_millis()
                 )),
-                None,
+                containers::Peers::default(),
             ),
         }
     };
-    let (statx_probe, (wa, coreapp_env)) = tokio::join!(probe, wa);
+    let (statx_probe, (wa, peers)) = tokio::join!(probe, wa);
     let facts = DockerFacts {
         endpoint,
         engine,
@@ -202,7 +202,7 @@ pub async fn describe(
         statx_probe,
         wa,
     };
-    (facts, coreapp_env)
+    (facts, peers)
 }
 
 #[cfg(test)]
