@@ -38,6 +38,9 @@ pub struct ClientConfig {
     pub username: Option<String>,
     /// File holding that user's password.
     pub password_file: Option<PathBuf>,
+    /// CA (PEM) the webhook's certificate is verified against by `--webhook-probe`, besides
+    /// the usual roots (an internal CA the coreapp also trusts).
+    pub webhook_ca_file: Option<PathBuf>,
     /// Coreapp nodes expected `connected` (multiconnect shards; default 1).
     pub expected_connected: Option<u64>,
     /// Seconds each API request may take (default 5).
@@ -539,7 +542,15 @@ pub async fn gather(
             if opts.webhook_probe
                 && let Some(raw) = webhook_raw_url(&a.body)
             {
-                w.probe = Some(probe_webhook(&raw, coreapp, opts.timeout).await);
+                w.probe = Some(
+                    probe_webhook(
+                        &raw,
+                        coreapp,
+                        opts.config.webhook_ca_file.clone(),
+                        opts.timeout,
+                    )
+                    .await,
+                );
             }
             Fact::Available(w)
         }
@@ -777,7 +788,12 @@ fn test_payload() -> Value {
 
 /// POSTs the test payload from the coreapp's network namespace (or the host), on a thread of
 /// its own there, bounded by `timeout` for connecting and again for the answer.
-async fn probe_webhook(raw: &str, coreapp: Option<&Peer>, timeout: Duration) -> Fact<WebhookProbe> {
+async fn probe_webhook(
+    raw: &str,
+    coreapp: Option<&Peer>,
+    ca_file: Option<PathBuf>,
+    timeout: Duration,
+) -> Fact<WebhookProbe> {
     let vantage = match coreapp {
         Some(Peer {
             name,
@@ -824,6 +840,17 @@ async fn probe_webhook(raw: &str, coreapp: Option<&Peer>, timeout: Duration) -> 
                 env!("CARGO_PKG_VERSION"),
                 " webhook-probe"
             ));
+        if let Some(path) = &ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("cannot read webhook_ca_file {}: {e}", path.display()))?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                format!(
+                    "webhook_ca_file {} is not a PEM certificate: {e}",
+                    path.display()
+                )
+            })?;
+            b = b.add_root_certificate(cert);
+        }
         let proxy = env
             .get("HTTPS_PROXY")
             .or_else(|| env.get("https_proxy"))

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod fake_docker;
+pub mod fake_webapp;
 pub mod imitation;
 
 use std::path::{Path, PathBuf};
