@@ -81,6 +81,91 @@ struct RawConfig {
     client: crate::facts::client::ClientConfig,
     #[serde(default)]
     redaction: RedactionConfig,
+    #[serde(default)]
+    daemon: DaemonConfig,
+}
+
+/// Fact groups the daemon can refresh on their own schedule. Host and Docker facts are read
+/// on every run: they are cheap and the others depend on the containers found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    /// Host facts and the Docker engine and containers: every run.
+    Base,
+    /// The statx container probe.
+    StatxProbe,
+    /// The disk latency probe.
+    DiskProbe,
+    /// Database connection, latency, settings.
+    Database,
+    /// The client's API.
+    Client,
+    /// Network reach and coreapp links.
+    Network,
+}
+
+impl Group {
+    pub const ALL: [Group; 6] = [
+        Group::Base,
+        Group::StatxProbe,
+        Group::DiskProbe,
+        Group::Database,
+        Group::Client,
+        Group::Network,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Group::Base => "base",
+            Group::StatxProbe => "statx_probe",
+            Group::DiskProbe => "disk_probe",
+            Group::Database => "database",
+            Group::Client => "client",
+            Group::Network => "network",
+        }
+    }
+}
+
+/// Where the daemon keeps its history.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryConfig {
+    pub path: Option<PathBuf>,
+    pub retention_days: Option<u64>,
+    /// Largest size of the database (`64MiB`).
+    pub max_size: Option<String>,
+}
+
+/// Where transitions are POSTed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionWebhook {
+    pub url: String,
+    pub timeout_seconds: Option<f64>,
+    /// Transitions waiting to be sent; more are dropped (and counted).
+    pub max_queue: Option<usize>,
+    /// Tries per transition, with doubling backoff from 1 s.
+    pub max_attempts: Option<u32>,
+}
+
+/// `preflight daemon` settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Address to serve on (default 127.0.0.1:9464).
+    pub listen: Option<String>,
+    /// Seconds between runs of groups without their own interval (default 300).
+    pub interval_seconds: Option<u64>,
+    /// Per-group intervals in seconds (`base: 60`, `statx_probe: 3600`, …).
+    #[serde(default)]
+    pub intervals: std::collections::BTreeMap<Group, u64>,
+    /// Seconds a run may take before it is abandoned (default 120).
+    pub run_deadline_seconds: Option<u64>,
+    #[serde(default)]
+    pub history: HistoryConfig,
+    /// File holding a bearer token required on every endpoint but /healthz.
+    pub token_file: Option<PathBuf>,
+    pub webhook: Option<TransitionWebhook>,
 }
 
 /// The support bundle's redaction settings.
@@ -106,6 +191,7 @@ pub struct Config {
     /// How to reach the client's API.
     pub client: crate::facts::client::ClientConfig,
     pub redaction: RedactionConfig,
+    pub daemon: DaemonConfig,
 }
 
 /// Why the config could not be used.
@@ -177,6 +263,7 @@ impl Config {
             database: raw.database,
             client: raw.client,
             redaction: raw.redaction,
+            daemon: raw.daemon,
         })
     }
 }

@@ -7,7 +7,9 @@
 pub mod bundle;
 pub mod check;
 pub mod config;
+pub mod daemon;
 pub mod facts;
+pub mod history;
 pub mod output;
 pub mod redact;
 pub mod report;

@@ -20,10 +20,12 @@ use wa_preflight::report::{self, Format, exit};
 use wa_preflight::rules::eval::EvalContext;
 use wa_preflight::rules::{LocatedError, Profile, RuleSet};
 
+mod daemon_cli;
+
 /// Preflight checks and diagnostics for WhatsApp Business API On-Premises hosts.
 #[derive(Debug, Parser)]
 #[command(name = "preflight", version, about)]
-struct Cli {
+pub(crate) struct Cli {
     /// Only log errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
@@ -69,17 +71,36 @@ enum Command {
         #[command(flatten)]
         rules: RuleFiles,
     },
+    /// Run the checks on a schedule and serve /healthz, /readyz, /metrics, /v1/report and
+    /// /v1/history (127.0.0.1:9464 by default); SIGHUP reloads config and rules.
+    Daemon(daemon_cli::DaemonArgs),
+    /// Show the daemon's recorded status transitions (or runs).
+    History(daemon_cli::HistoryArgs),
+    /// Show what changed since the last run in which every rule passed.
+    Diff(daemon_cli::DiffArgs),
+    /// Print a shell completion script.
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or write one per command into a folder.
+    #[command(hide = true)]
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
-#[derive(Debug, Args)]
-struct RuleFiles {
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RuleFiles {
     /// Extra rules file; rules with an existing ID replace it. Repeatable.
     #[arg(long = "rules", value_name = "FILE")]
     files: Vec<PathBuf>,
 }
 
-#[derive(Debug, Args)]
-struct GatherArgs {
+#[derive(Debug, Clone, Args)]
+pub(crate) struct GatherArgs {
     /// Config file (waivers, profile, storage paths).
     #[arg(long, value_name = "FILE", env = "WA_PREFLIGHT_CONFIG")]
     config: Option<PathBuf>,
@@ -273,7 +294,7 @@ struct RulesArgs {
 }
 
 /// How a command failed, which decides the exit code.
-enum Failure {
+pub(crate) enum Failure {
     /// Bad usage, rules, config or input file: exit 2.
     Usage(String),
     /// Our own fault or the environment's: exit 1.
@@ -300,7 +321,12 @@ impl From<anyhow::Error> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.quiet, cli.verbose);
+    // The daemon logs transitions at info level: one journal line each.
+    let verbose = match cli.command {
+        Command::Daemon(_) => cli.verbose.max(1),
+        _ => cli.verbose,
+    };
+    init_logging(cli.quiet, verbose);
     let code = match run(cli) {
         Ok(code) => code,
         Err(Failure::Usage(msg)) => {
@@ -346,10 +372,15 @@ fn run(cli: Cli) -> Result<i32, Failure> {
             config,
         } => redact(&input, &output, force, !no_redact_phones, config.as_deref()),
         Command::Explain { id, rules } => explain(&id, &rules),
+        Command::Daemon(args) => daemon_cli::run_daemon(args),
+        Command::History(args) => daemon_cli::run_history(args),
+        Command::Diff(args) => daemon_cli::run_diff(args),
+        Command::Completions { shell } => daemon_cli::completions(shell),
+        Command::Man { dir } => daemon_cli::man(dir),
     }
 }
 
-fn load_rules(files: &RuleFiles) -> Result<RuleSet, Failure> {
+pub(crate) fn load_rules(files: &RuleFiles) -> Result<RuleSet, Failure> {
     let mut set = RuleSet::embedded()?;
     for path in &files.files {
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -360,7 +391,7 @@ fn load_rules(files: &RuleFiles) -> Result<RuleSet, Failure> {
     Ok(set)
 }
 
-fn gather_options(config: &Config, set: &RuleSet, args: &GatherArgs) -> GatherOptions {
+pub(crate) fn gather_options(config: &Config, set: &RuleSet, args: &GatherArgs) -> GatherOptions {
     let s = &config.storage;
     let mut extra = s.paths.clone();
     extra.extend(args.paths.iter().cloned());
@@ -481,7 +512,7 @@ fn gather_facts(opts: &GatherOptions, quiet: bool) -> Result<Facts, Failure> {
     Ok(facts)
 }
 
-fn emit(output: Option<&Path>, text: &str) -> Result<(), Failure> {
+pub(crate) fn emit(output: Option<&Path>, text: &str) -> Result<(), Failure> {
     match output {
         Some(path) => write_atomic(path, text.as_bytes(), 0o644)
             .with_context(|| format!("cannot write {}", path.display()))

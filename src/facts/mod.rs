@@ -141,6 +141,27 @@ pub struct GatherOptions {
     pub database: database::DbOptions,
     pub client: client::ClientOptions,
     pub network: network::NetworkOptions,
+    /// Which of the slower parts to gather; a part left out is `None` in the document (the
+    /// daemon keeps its previous value).
+    pub parts: Parts,
+}
+
+/// Switches for the parts that depend on Docker's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    pub database: bool,
+    pub client: bool,
+    pub network: bool,
+}
+
+impl Default for Parts {
+    fn default() -> Self {
+        Parts {
+            database: true,
+            client: true,
+            network: true,
+        }
+    }
 }
 
 impl GatherOptions {
@@ -160,6 +181,7 @@ impl GatherOptions {
             database: database::DbOptions::default(),
             client: client::ClientOptions::default(),
             network: network::NetworkOptions::default(),
+            parts: Parts::default(),
         }
     }
 }
@@ -283,41 +305,59 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
         };
         let peers: docker::containers::Peers = peers;
         let container = peers.coreapp.as_ref().map(|c| (c.name.as_str(), &c.env));
+        let parts = opts.parts;
         let db = async {
+            if !parts.database {
+                return None;
+            }
             progress.started("database");
             let db: Fact<database::DatabaseFacts> =
                 database::gather(&opts.database, container).await.into();
             progress.finished("database");
-            db
+            Some(db)
         };
         let net_opts = opts.network.clone();
         let (coreapp, webapp) = (peers.coreapp.clone(), peers.webapp.clone());
         let link_timeout = opts.network.timeout;
         // Each step is bounded by the network timeout; the outer deadline is a backstop.
         let net_deadline = opts.network.timeout * 4 + Duration::from_secs(1);
-        let reach = blocking("network reach", net_deadline, p, move || {
-            network::reach(&net_opts, coreapp.as_ref())
-        });
-        let links = blocking("coreapp links", net_deadline, p, move || {
-            network::links(webapp.as_ref(), link_timeout)
-        });
+        let network = async {
+            if !parts.network {
+                return None;
+            }
+            let reach = blocking("network reach", net_deadline, p, move || {
+                network::reach(&net_opts, coreapp.as_ref())
+            });
+            let links = blocking("coreapp links", net_deadline, p, move || {
+                network::links(webapp.as_ref(), link_timeout)
+            });
+            let (reach, links) = tokio::join!(reach, links);
+            Some(Fact::Available(network::NetworkFacts {
+                whatsapp: reach,
+                coreapp_links: links,
+            }))
+        };
         let client_deadline = opts.client.timeout * 6 + Duration::from_secs(1);
-        let client = timed("client api", client_deadline, p, async {
-            Ok::<_, String>(
-                client::gather(
-                    &opts.client,
-                    &containers,
-                    peers.coreapp.as_ref(),
-                    collected_at,
-                )
+        let client = async {
+            if !parts.client {
+                return None;
+            }
+            Some(
+                timed("client api", client_deadline, p, async {
+                    Ok::<_, String>(
+                        client::gather(
+                            &opts.client,
+                            &containers,
+                            peers.coreapp.as_ref(),
+                            collected_at,
+                        )
+                        .await,
+                    )
+                })
                 .await,
             )
-        });
-        let (db, reach, links, client) = tokio::join!(db, reach, links, client);
-        let network = Fact::Available(network::NetworkFacts {
-            whatsapp: reach,
-            coreapp_links: links,
-        });
+        };
+        let (db, network, client) = tokio::join!(db, network, client);
         (docker, db, network, client)
     };
     let (storage, (docker, database, network, client)) = tokio::join!(
@@ -325,7 +365,7 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
         after_docker,
     );
     let mut clock = clock;
-    let client = match client {
+    let client = client.map(|c| match c {
         Fact::Available(out) => {
             if let (Fact::Available(c), Some(peer)) = (&mut clock, out.clock_peer) {
                 c.add_peer(peer);
@@ -333,7 +373,7 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
             Fact::Available(out.facts)
         }
         Fact::Unavailable(why) => Fact::Unavailable(why),
-    };
+    });
     Facts {
         schema_version: FACTS_SCHEMA_VERSION,
         collected_at,
@@ -351,9 +391,9 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
             clock: Some(clock),
         },
         docker: Some(docker),
-        database: Some(database),
-        client: Some(client),
-        network: Some(network),
+        database,
+        client,
+        network,
     }
 }
 

@@ -31,6 +31,8 @@ pub struct ProbeBudget {
     pub write_time: Duration,
     pub read_samples: usize,
     pub read_time: Duration,
+    /// Do not measure at all (the daemon measures less often than it reads the rest).
+    pub skip: bool,
 }
 
 impl Default for ProbeBudget {
@@ -40,6 +42,7 @@ impl Default for ProbeBudget {
             write_time: Duration::from_millis(150),
             read_samples: 24,
             read_time: Duration::from_millis(100),
+            skip: false,
         }
     }
 }

@@ -345,7 +345,9 @@ pub fn gather(
             ))
         };
         let device: Fact<BlockFacts> = block_devno.clone().and_then(|d| block_facts(sys, d)).into();
+        const SKIPPED: &str = "not measured in this run";
         let random_read: Fact<RandomReadProbe> = match (&block_devno, &device) {
+            _ if budget.skip => Fact::Unavailable(SKIPPED.into()),
             (Ok(d), Fact::Available(b)) => device_node(sys, *d)
                 .and_then(|node| random_reads(&node, b.size_bytes, budget))
                 .into(),
@@ -361,7 +363,11 @@ pub fn gather(
             free_bytes: vfs.f_bavail * vfs.f_frsize,
             device,
             latency: LatencyFacts {
-                sync_write: sync_writes(&dir, budget).into(),
+                sync_write: if budget.skip {
+                    Fact::Unavailable(SKIPPED.into())
+                } else {
+                    sync_writes(&dir, budget).into()
+                },
                 random_read,
             },
         });

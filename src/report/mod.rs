@@ -3,7 +3,7 @@
 
 mod junit;
 mod markdown;
-mod prometheus;
+pub mod prometheus;
 mod table;
 
 use serde::{Deserialize, Serialize};

@@ -357,11 +357,27 @@ pub struct BlackHole {
 }
 
 pub fn black_hole_in(pid: i64, ip: &str, port: u16) -> BlackHole {
+    black_hole(Some(pid), ip, port)
+}
+
+/// A black hole in this process's namespace; returns it and its port.
+pub fn black_hole_here() -> (BlackHole, u16) {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    (black_hole(None, "127.0.0.1", port), port)
+}
+
+fn black_hole(pid: Option<i64>, ip: &str, port: u16) -> BlackHole {
     use std::os::fd::FromRawFd;
     let ip: std::net::Ipv4Addr = ip.parse().unwrap();
-    let vantage = Vantage::Container {
-        name: "test".into(),
-        pid,
+    let vantage = match pid {
+        Some(pid) => Vantage::Container {
+            name: "test".into(),
+            pid,
+        },
+        None => Vantage::Host,
     };
     wa_preflight::facts::netns::spawn_in(&vantage, move || {
         // SAFETY: plain socket calls on a fresh descriptor we own.

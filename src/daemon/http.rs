@@ -1,0 +1,215 @@
+//! The daemon's HTTP endpoints. Every handler reads the latest published run: none of them
+//! gathers or evaluates anything, so request bursts cost microseconds and never start runs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use time::OffsetDateTime;
+
+use super::Shared;
+use crate::history::parse_since;
+use crate::report::Status;
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/report", get(report))
+        .route("/v1/history", get(history))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(shared.clone(), auth))
+        .with_state(shared)
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "error": message }).to_string();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Compares without an early exit, so the token cannot be guessed byte by byte from timing.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A bearer token, when configured, guards everything but /healthz (load balancers and
+/// systemd-style probes must be able to ask it without a secret).
+async fn auth(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    if req.uri().path() == "/healthz" {
+        return next.run(req).await;
+    }
+    let want = shared.token.read().ok().and_then(|t| t.clone());
+    if let Some(want) = want {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| same(g.trim().as_bytes(), want.expose().as_bytes())) {
+            let mut r = json_error(StatusCode::UNAUTHORIZED, "a bearer token is required");
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"wa-preflight\""),
+            );
+            return r;
+        }
+    }
+    next.run(req).await
+}
+
+/// 200 when no rule fails or errors, 503 otherwise; the body says which.
+async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    let Some(latest) = shared.latest() else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no run finished yet\n".into(),
+        );
+    };
+    let failing: Vec<String> = latest
+        .report
+        .results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Fail | Status::Error))
+        .map(|r| format!("{} {}: {}", r.status.as_str(), r.id, r.message))
+        .collect();
+    if failing.is_empty() {
+        text(
+            StatusCode::OK,
+            format!("ok: no rule fails (run {})\n", latest.run_id),
+        )
+    } else {
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{} rule(s) failing (run {}):\n{}\n",
+                failing.len(),
+                latest.run_id,
+                failing.join("\n")
+            ),
+        )
+    }
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.latest() {
+        Some(l) => text(StatusCode::OK, format!("ready (run {})\n", l.run_id)),
+        None => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the first run has not finished\n".into(),
+        ),
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let mut body = match shared.latest() {
+        Some(l) => l.metrics.clone(),
+        None => String::new(),
+    };
+    body.push_str(&super::metrics::daemon_gauges(&shared));
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn report(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.latest() {
+        Some(l) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            l.report_json.clone(),
+        )
+            .into_response(),
+        None => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the first run has not finished",
+        ),
+    }
+}
+
+/// `/v1/history?since=24h&rule=ID&limit=N`: transitions, oldest first.
+async fn history(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(k) = q
+        .keys()
+        .find(|k| !matches!(k.as_str(), "since" | "rule" | "limit"))
+    {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            &format!("unknown parameter {k:?} (since, rule, limit)"),
+        );
+    }
+    let since = match q
+        .get("since")
+        .map(|s| parse_since(s, OffsetDateTime::now_utc()))
+    {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => return json_error(StatusCode::BAD_REQUEST, &e),
+    };
+    let limit = match q.get("limit").map(|l| l.parse::<i64>()) {
+        None => 1000,
+        Some(Ok(n)) if (1..=100_000).contains(&n) => n,
+        Some(_) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "limit must be a number from 1 to 100000",
+            );
+        }
+    };
+    let mut guard = shared.history.lock().await;
+    let Some(h) = guard.as_mut() else {
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the history database is not open (see the daemon's log)",
+        );
+    };
+    match h
+        .transitions(since, q.get("rule").map(String::as_str), limit)
+        .await
+    {
+        Ok(t) => {
+            let body = serde_json::json!({ "transitions": t });
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            shared.history_errors.fetch_add(1, Ordering::Relaxed);
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
+        }
+    }
+}
+
+async fn not_found() -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "no such endpoint (/healthz, /readyz, /metrics, /v1/report, /v1/history)",
+    )
+}

@@ -1,0 +1,489 @@
+//! `preflight daemon`: the same pipeline (facts → rules → report) on a schedule, served over
+//! HTTP for Prometheus and people, with transitions kept in a history database.
+//!
+//! One scheduler loop owns the runs, so runs never overlap; HTTP handlers only read the latest
+//! published run, so no request (or burst of them) ever causes a run. Each fact group has its
+//! own interval: a run gathers the groups that are due and carries the others over from the
+//! previous run. Every gatherer has its own deadline and the run as a whole has one more, so a
+//! stuck gatherer costs at most its deadline and never blocks publishing.
+//!
+//! systemd: `Type=notify` READY after the first run, WATCHDOG pings, SIGHUP reloads config and
+//! rules (an invalid new config is rejected and the old one kept), SIGTERM stops within 5 s.
+
+pub mod http;
+pub mod metrics;
+pub mod notify;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::config::{Config, Group, TransitionWebhook};
+use crate::facts::database::settings::Secret;
+use crate::facts::{self, Fact, Facts, GatherOptions, NoProgress, Parts};
+use crate::history::{History, Retention, Transition};
+use crate::report::Report;
+use crate::rules::eval::EvalContext;
+use crate::rules::{Profile, RuleSet};
+
+/// The default listen address: loopback only; Prometheus scrapes through a local agent or
+/// an explicit `--listen`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+
+/// How the daemon runs, from flags and the config's `daemon:` section.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub intervals: BTreeMap<Group, Duration>,
+    pub run_deadline: Duration,
+    pub history_path: PathBuf,
+    pub retention: Retention,
+    pub token: Option<Secret>,
+    pub webhook: Option<TransitionWebhook>,
+}
+
+/// Everything one configuration produces; rebuilt on SIGHUP.
+pub struct Setup {
+    pub set: RuleSet,
+    pub config: Config,
+    pub gather: GatherOptions,
+    pub profile: Profile,
+    pub settings: Settings,
+}
+
+/// Builds a [`Setup`] from the files on disk (called at start and on every SIGHUP).
+pub type Loader = Box<dyn Fn() -> Result<Setup, String> + Send + Sync>;
+
+/// A completed run, as served.
+pub struct Published {
+    pub run_id: u64,
+    pub report: Report,
+    pub report_json: String,
+    /// Rule gauges and fact gauges of this run, rendered once.
+    pub metrics: String,
+    pub facts: Facts,
+    pub groups: Vec<Group>,
+}
+
+/// State shared between the scheduler and the HTTP handlers.
+pub struct Shared {
+    pub latest: RwLock<Option<Arc<Published>>>,
+    pub token: RwLock<Option<Secret>>,
+    pub history: tokio::sync::Mutex<Option<History>>,
+    pub history_note: Mutex<Option<String>>,
+    pub runs: AtomicU64,
+    pub history_errors: AtomicU64,
+    pub last_run_ok: AtomicBool,
+    pub reload_ok: AtomicBool,
+    pub group_last_run: Mutex<BTreeMap<Group, OffsetDateTime>>,
+    pub notifier: Option<notify::Notifier>,
+}
+
+impl Shared {
+    pub fn latest(&self) -> Option<Arc<Published>> {
+        self.latest.read().ok().and_then(|l| l.clone())
+    }
+}
+
+/// When each group is due.
+struct Scheduler {
+    intervals: BTreeMap<Group, Duration>,
+    last: BTreeMap<Group, Instant>,
+}
+
+impl Scheduler {
+    fn until_next(&self, now: Instant) -> Duration {
+        Group::ALL
+            .iter()
+            .map(|g| match self.last.get(g) {
+                None => Duration::ZERO,
+                Some(at) => (*at + self.intervals[g]).saturating_duration_since(now),
+            })
+            .min()
+            .unwrap_or(Duration::from_secs(60))
+    }
+
+    /// The due groups (never empty when called after `until_next` elapsed); marks them run.
+    fn take_due(&mut self, now: Instant) -> Vec<Group> {
+        let mut due: Vec<Group> = Group::ALL
+            .iter()
+            .copied()
+            .filter(|g| {
+                self.last.get(g).is_none_or(|at| {
+                    now.duration_since(*at) + Duration::from_millis(50) >= self.intervals[g]
+                })
+            })
+            .collect();
+        // The others depend on container discovery: base facts come along every time.
+        if !due.is_empty() && !due.contains(&Group::Base) {
+            due.insert(0, Group::Base);
+        }
+        for g in &due {
+            self.last.insert(*g, now);
+        }
+        due
+    }
+}
+
+/// Carries the groups that were not gathered in this run over from the previous one.
+pub fn merge(mut new: Facts, prev: Option<&Facts>, due: &[Group]) -> Facts {
+    let Some(prev) = prev else { return new };
+    if !due.contains(&Group::Database) {
+        new.database = prev.database.clone();
+    }
+    if !due.contains(&Group::Network) {
+        new.network = prev.network.clone();
+    }
+    if !due.contains(&Group::Client) {
+        new.client = prev.client.clone();
+        // The webapp's clock is compared through the API.
+        if let (Some(Fact::Available(c)), Some(Fact::Available(p))) =
+            (&mut new.host.clock, &prev.host.clock)
+        {
+            for peer in p.peers.clone() {
+                c.add_peer(peer);
+            }
+        }
+    }
+    if !due.contains(&Group::StatxProbe)
+        && let (Some(Fact::Available(d)), Some(Fact::Available(p))) =
+            (&mut new.docker, &prev.docker)
+    {
+        d.statx_probe = p.statx_probe.clone();
+    }
+    if !due.contains(&Group::DiskProbe)
+        && let (Fact::Available(fs), Fact::Available(pfs)) =
+            (&mut new.host.storage, &prev.host.storage)
+    {
+        for f in fs.iter_mut() {
+            if let Some(p) = pfs.iter().find(|p| p.mount_point == f.mount_point) {
+                f.latency = p.latency.clone();
+            }
+        }
+    }
+    new
+}
+
+/// One run: gather the due groups under the run deadline, merge, judge.
+async fn run_once(
+    setup: &Setup,
+    due: &[Group],
+    prev: Option<&Facts>,
+) -> Result<(Facts, Report), String> {
+    let mut opts = setup.gather.clone();
+    opts.docker.statx_probe &= due.contains(&Group::StatxProbe);
+    opts.probe.skip = !due.contains(&Group::DiskProbe);
+    opts.parts = Parts {
+        database: due.contains(&Group::Database),
+        client: due.contains(&Group::Client),
+        network: due.contains(&Group::Network),
+    };
+    let started_at = OffsetDateTime::now_utc();
+    let clock = Instant::now();
+    let deadline = setup.settings.run_deadline;
+    let gathered = tokio::time::timeout(deadline, facts::gather(&opts, Arc::new(NoProgress)))
+        .await
+        .map_err(|_| format!("the run did not finish within {} s", deadline.as_secs()))?;
+    let facts = merge(gathered, prev, due);
+    let ctx = EvalContext {
+        profile: setup.profile,
+        waivers: &setup.config.waivers,
+        today: started_at.date(),
+    };
+    let ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let report = crate::check::build_report(&facts, &setup.set, &ctx, started_at, ms)
+        .map_err(|e| format!("cannot evaluate: {e}"))?;
+    Ok((facts, report))
+}
+
+/// Re-judges the current facts with a new setup (after SIGHUP), without gathering.
+fn rejudge(setup: &Setup, facts: &Facts) -> Result<Report, String> {
+    let started_at = OffsetDateTime::now_utc();
+    let ctx = EvalContext {
+        profile: setup.profile,
+        waivers: &setup.config.waivers,
+        today: started_at.date(),
+    };
+    crate::check::build_report(facts, &setup.set, &ctx, started_at, 0)
+        .map_err(|e| format!("cannot evaluate: {e}"))
+}
+
+fn publish(shared: &Shared, facts: Facts, report: Report, groups: Vec<Group>) -> u64 {
+    let run_id = shared.runs.fetch_add(1, Ordering::SeqCst) + 1;
+    let report_json = serde_json::to_string_pretty(&report).unwrap_or_else(|e| {
+        tracing::error!("cannot serialise the report: {e}");
+        "{}".to_string()
+    });
+    let metrics = metrics::run_gauges(&report, &facts, run_id);
+    let p = Arc::new(Published {
+        run_id,
+        report,
+        report_json,
+        metrics,
+        facts,
+        groups,
+    });
+    if let Ok(mut l) = shared.latest.write() {
+        *l = Some(p);
+    }
+    run_id
+}
+
+fn log_transition(t: &Transition) {
+    tracing::info!(
+        target: "wa_preflight::transition",
+        "{} {} -> {} ({} -> {}): {}",
+        t.rule,
+        t.old_status.as_deref().unwrap_or("none"),
+        t.new_status,
+        t.old_observed.as_deref().unwrap_or("-"),
+        t.new_observed.as_deref().unwrap_or("-"),
+        t.message
+    );
+}
+
+async fn record_history(shared: &Shared, settings: &Settings, report: &Report, groups: &[Group]) {
+    let names: Vec<&str> = groups.iter().map(|g| g.as_str()).collect();
+    let mut guard = shared.history.lock().await;
+    if guard.is_none() {
+        match History::open(&settings.history_path, settings.retention).await {
+            Ok((h, note)) => {
+                if let (Some(n), Ok(mut slot)) = (note, shared.history_note.lock()) {
+                    *slot = Some(n);
+                }
+                *guard = Some(h);
+            }
+            Err(e) => {
+                shared.history_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("history unavailable, this run is not recorded: {e}");
+                return;
+            }
+        }
+    }
+    let Some(h) = guard.as_mut() else { return };
+    match h.record(report, &names.join(",")).await {
+        Ok((_, transitions)) => {
+            for t in &transitions {
+                log_transition(t);
+                if let Some(n) = &shared.notifier {
+                    n.send(t);
+                }
+            }
+        }
+        Err(e) => {
+            shared.history_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("cannot record the run in the history (reopening next run): {e}");
+            // Reopen next time: a corrupt or locked file is then moved aside.
+            *guard = None;
+        }
+    }
+}
+
+fn sd_notify(states: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::debug!("sd_notify: {e}");
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn serve(loader: Loader) -> Result<(), String> {
+    let mut setup = loader()?;
+    let listener = tokio::net::TcpListener::bind(setup.settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", setup.settings.listen))?;
+    let listen = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listen address: {e}"))?;
+    let notifier = setup.settings.webhook.clone().map(notify::Notifier::start);
+    let shared = Arc::new(Shared {
+        latest: RwLock::new(None),
+        token: RwLock::new(setup.settings.token.clone()),
+        history: tokio::sync::Mutex::new(None),
+        history_note: Mutex::new(None),
+        runs: AtomicU64::new(0),
+        history_errors: AtomicU64::new(0),
+        last_run_ok: AtomicBool::new(false),
+        reload_ok: AtomicBool::new(true),
+        group_last_run: Mutex::new(BTreeMap::new()),
+        notifier,
+    });
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let app = http::router(shared.clone());
+    let server = tokio::spawn(async move {
+        let r = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!("HTTP server: {e}");
+        }
+    });
+    tracing::info!("serving on http://{listen}");
+    // WATCHDOG pings while the runtime is alive; systemd restarts a wedged daemon.
+    if let Some(every) = sd_notify::watchdog_enabled() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every / 2);
+            loop {
+                tick.tick().await;
+                sd_notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+        });
+    }
+    let sig = |k: SignalKind| signal(k).map_err(|e| format!("cannot handle signals: {e}"));
+    let mut term = sig(SignalKind::terminate())?;
+    let mut int = sig(SignalKind::interrupt())?;
+    let mut hup = sig(SignalKind::hangup())?;
+    let mut sched = Scheduler {
+        intervals: setup.settings.intervals.clone(),
+        last: BTreeMap::new(),
+    };
+    let mut prev: Option<Facts> = None;
+    let mut ready = false;
+    'main: loop {
+        let wait = sched.until_next(Instant::now());
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = hup.recv() => {
+                reload(&loader, &mut setup, &mut sched, &shared, prev.as_ref());
+                continue 'main;
+            }
+            _ = term.recv() => break 'main,
+            _ = int.recv() => break 'main,
+        }
+        let due = sched.take_due(Instant::now());
+        if due.is_empty() {
+            continue;
+        }
+        let outcome = tokio::select! {
+            r = run_once(&setup, &due, prev.as_ref()) => r,
+            _ = term.recv() => break 'main,
+            _ = int.recv() => break 'main,
+        };
+        match outcome {
+            Ok((facts, report)) => {
+                shared.last_run_ok.store(true, Ordering::Relaxed);
+                if let Ok(mut g) = shared.group_last_run.lock() {
+                    for d in &due {
+                        g.insert(*d, report.started_at);
+                    }
+                }
+                record_history(&shared, &setup.settings, &report, &due).await;
+                let summary = format!(
+                    "{} pass, {} warn, {} fail, {} error",
+                    report.summary.pass,
+                    report.summary.warn,
+                    report.summary.fail,
+                    report.summary.error
+                );
+                prev = Some(facts.clone());
+                let run_id = publish(&shared, facts, report, due.clone());
+                tracing::debug!(run_id, groups = ?due, "run published: {summary}");
+                let status = format!("run {run_id}: {summary}");
+                if ready {
+                    sd_notify(&[sd_notify::NotifyState::Status(&status)]);
+                } else {
+                    ready = true;
+                    sd_notify(&[
+                        sd_notify::NotifyState::Ready,
+                        sd_notify::NotifyState::Status(&status),
+                    ]);
+                }
+            }
+            Err(e) => {
+                shared.last_run_ok.store(false, Ordering::Relaxed);
+                tracing::error!("run abandoned, keeping the previous results: {e}");
+            }
+        }
+    }
+    tracing::info!("stopping");
+    sd_notify(&[sd_notify::NotifyState::Stopping]);
+    let _ = stop_tx.send(true);
+    // Open connections get a moment to finish; the process must be gone within 5 s.
+    let _ = tokio::time::timeout(Duration::from_secs(3), server).await;
+    Ok(())
+}
+
+/// SIGHUP: load config and rules again; keep the old ones if the new ones are invalid.
+fn reload(
+    loader: &Loader,
+    setup: &mut Setup,
+    sched: &mut Scheduler,
+    shared: &Shared,
+    facts: Option<&Facts>,
+) {
+    sd_notify(&[sd_notify::NotifyState::Reloading]);
+    match loader() {
+        Ok(new) => {
+            if new.settings.listen != setup.settings.listen {
+                tracing::warn!(
+                    "listen address change to {} needs a restart; still on {}",
+                    new.settings.listen,
+                    setup.settings.listen
+                );
+            }
+            if let Ok(mut t) = shared.token.write() {
+                *t = new.settings.token.clone();
+            }
+            sched.intervals = new.settings.intervals.clone();
+            *setup = new;
+            shared.reload_ok.store(true, Ordering::Relaxed);
+            tracing::info!("configuration and rules reloaded");
+            // Judge the facts we have with the new rules now, rather than at the next run.
+            if let Some(f) = facts {
+                match rejudge(setup, f) {
+                    Ok(report) => {
+                        let groups = shared
+                            .latest()
+                            .map(|l| l.groups.clone())
+                            .unwrap_or_default();
+                        publish(shared, f.clone(), report, groups);
+                    }
+                    Err(e) => tracing::error!("{e}"),
+                }
+            }
+        }
+        Err(e) => {
+            shared.reload_ok.store(false, Ordering::Relaxed);
+            tracing::error!("reload rejected, keeping the previous configuration: {e}");
+        }
+    }
+    sd_notify(&[sd_notify::NotifyState::Ready]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_fall_due_on_their_own_intervals() {
+        let mut intervals = BTreeMap::new();
+        for g in Group::ALL {
+            intervals.insert(g, Duration::from_secs(60));
+        }
+        intervals.insert(Group::StatxProbe, Duration::from_secs(3600));
+        let mut s = Scheduler {
+            intervals,
+            last: BTreeMap::new(),
+        };
+        let t0 = Instant::now();
+        assert_eq!(s.until_next(t0), Duration::ZERO);
+        assert_eq!(
+            s.take_due(t0).len(),
+            Group::ALL.len(),
+            "everything at first"
+        );
+        assert_eq!(s.until_next(t0), Duration::from_secs(60));
+        let due = s.take_due(t0 + Duration::from_secs(60));
+        assert!(!due.contains(&Group::StatxProbe));
+        assert!(due.contains(&Group::Base) && due.contains(&Group::Database));
+        let due = s.take_due(t0 + Duration::from_secs(3600));
+        assert!(due.contains(&Group::StatxProbe));
+    }
+}

@@ -1,0 +1,384 @@
+//! The binary's `daemon`, `history`, `diff`, `completions` and `man` commands: flag parsing and
+//! wiring only (the daemon itself is `wa_preflight::daemon`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, CommandFactory, ValueEnum};
+use time::OffsetDateTime;
+
+use wa_preflight::config::{Config, Group};
+use wa_preflight::daemon::{self, Settings, Setup};
+use wa_preflight::facts::database::settings::Secret;
+use wa_preflight::history::{self, History, Retention};
+use wa_preflight::report::exit;
+use wa_preflight::rules::Profile;
+use wa_preflight::rules::quantity::parse_size;
+
+use crate::{Cli, Failure, GatherArgs, RuleFiles, emit, gather_options, load_rules};
+
+#[derive(Debug, Clone, Args)]
+pub struct DaemonArgs {
+    /// Address to serve HTTP on (default 127.0.0.1:9464, or daemon.listen).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Seconds between runs for groups without their own interval (default 300).
+    #[arg(long, value_name = "SECONDS")]
+    interval: Option<u64>,
+    /// History database (default /var/lib/wa-preflight/history.db, or daemon.history.path).
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    profile: Option<Profile>,
+    #[command(flatten)]
+    rules: RuleFiles,
+    #[command(flatten)]
+    gather: GatherArgs,
+}
+
+/// Default intervals: cheap facts every minute, probes and measurements less often.
+fn default_interval(g: Group, base: u64) -> u64 {
+    match g {
+        Group::Base | Group::Client => base.min(60),
+        Group::Network | Group::Database => base,
+        Group::StatxProbe | Group::DiskProbe => base.max(3600),
+    }
+}
+
+fn settings(args: &DaemonArgs, config: &Config) -> Result<Settings, String> {
+    let d = &config.daemon;
+    let listen_text = args
+        .listen
+        .clone()
+        .or_else(|| d.listen.clone())
+        .unwrap_or_else(|| daemon::DEFAULT_LISTEN.to_string());
+    let listen = listen_text
+        .parse()
+        .map_err(|e| format!("listen address {listen_text:?}: {e}"))?;
+    let base = args.interval.or(d.interval_seconds).unwrap_or(300).max(1);
+    let mut intervals = BTreeMap::new();
+    for g in Group::ALL {
+        let secs = match (args.interval, d.intervals.get(&g)) {
+            // An explicit --interval applies to every group (tests, benchmarks).
+            (Some(i), _) => i.max(1),
+            (None, Some(s)) => (*s).max(1),
+            (None, None) => default_interval(g, base),
+        };
+        intervals.insert(g, Duration::from_secs(secs));
+    }
+    let h = &d.history;
+    let retention = Retention {
+        max_age: Duration::from_secs(h.retention_days.unwrap_or(30).max(1) * 86_400),
+        max_bytes: match &h.max_size {
+            Some(s) => parse_size(s).map_err(|e| format!("daemon.history.max_size: {e}"))?,
+            None => Retention::default().max_bytes,
+        },
+    };
+    let token = match &d.token_file {
+        Some(p) => {
+            let t = std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read daemon.token_file {}: {e}", p.display()))?;
+            let t = t.trim();
+            if t.is_empty() {
+                return Err(format!("daemon.token_file {} is empty", p.display()));
+            }
+            Some(Secret::new(t))
+        }
+        None => None,
+    };
+    Ok(Settings {
+        listen,
+        intervals,
+        run_deadline: Duration::from_secs(d.run_deadline_seconds.unwrap_or(120).max(5)),
+        history_path: args
+            .history
+            .clone()
+            .or_else(|| h.path.clone())
+            .unwrap_or_else(|| PathBuf::from(history::DEFAULT_PATH)),
+        retention,
+        token,
+        webhook: d.webhook.clone(),
+    })
+}
+
+fn load(args: &DaemonArgs) -> Result<Setup, String> {
+    let fail = |f: Failure| match f {
+        Failure::Usage(m) => m,
+        Failure::Internal(e) => format!("{e:#}"),
+    };
+    let set = load_rules(&args.rules).map_err(fail)?;
+    let config = Config::load(args.gather.config.as_deref(), &set).map_err(|e| e.to_string())?;
+    let gather = gather_options(&config, &set, &args.gather);
+    let settings = settings(args, &config)?;
+    Ok(Setup {
+        profile: args
+            .profile
+            .or(config.profile)
+            .unwrap_or(Profile::Production),
+        set,
+        config,
+        gather,
+        settings,
+    })
+}
+
+pub fn run_daemon(args: DaemonArgs) -> Result<i32, Failure> {
+    // Validate before starting anything, so a bad config exits 2 with the reason.
+    load(&args).map_err(Failure::Usage)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Internal(anyhow::anyhow!("cannot start the runtime: {e}")))?;
+    let loader: daemon::Loader = Box::new(move || load(&args));
+    let r = rt.block_on(daemon::serve(loader));
+    // Gatherers abandoned at their deadline may sit in syscalls: do not wait for them.
+    rt.shutdown_background();
+    match r {
+        Ok(()) => Ok(exit::OK),
+        Err(e) => Err(Failure::Usage(e)),
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// History database (default /var/lib/wa-preflight/history.db).
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    /// Only since: an RFC 3339 time or an age (90s, 30m, 24h, 7d).
+    #[arg(long, value_name = "WHEN")]
+    since: Option<String>,
+    /// Only this rule.
+    #[arg(long, value_name = "ID")]
+    rule: Option<String>,
+    /// List runs instead of transitions.
+    #[arg(long)]
+    runs: bool,
+    /// At most this many entries (the newest).
+    #[arg(long, default_value_t = 1000)]
+    limit: i64,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    format: ListFormat,
+    #[arg(long, value_name = "FILE", env = "WA_PREFLIGHT_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// History database (default /var/lib/wa-preflight/history.db).
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    format: ListFormat,
+    #[arg(long, value_name = "FILE", env = "WA_PREFLIGHT_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+fn history_path(
+    flag: Option<PathBuf>,
+    config: Option<&std::path::Path>,
+) -> Result<PathBuf, Failure> {
+    if let Some(p) = flag {
+        return Ok(p);
+    }
+    let set = load_rules(&RuleFiles { files: Vec::new() })?;
+    let config = Config::load(config, &set)?;
+    Ok(config
+        .daemon
+        .history
+        .path
+        .unwrap_or_else(|| PathBuf::from(history::DEFAULT_PATH)))
+}
+
+fn open(path: &std::path::Path) -> Result<(tokio::runtime::Runtime, History), Failure> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Internal(anyhow::anyhow!("cannot start the runtime: {e}")))?;
+    let h = rt
+        .block_on(History::open_read_only(path))
+        .map_err(|e| match e {
+            history::HistoryError::Missing { .. } => Failure::Usage(e.to_string()),
+            other => Failure::Internal(anyhow::anyhow!(other)),
+        })?;
+    Ok((rt, h))
+}
+
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL);
+    t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    t.set_header(header.to_vec());
+    // Off a terminal there is no width to fit: wrap as the check report does.
+    if t.width().is_none() {
+        t.set_width(140);
+    }
+    for r in rows {
+        t.add_row(r);
+    }
+    format!("{t}\n")
+}
+
+fn when(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+pub fn run_history(args: HistoryArgs) -> Result<i32, Failure> {
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| history::parse_since(s, OffsetDateTime::now_utc()))
+        .transpose()
+        .map_err(Failure::Usage)?;
+    let path = history_path(args.history, args.config.as_deref())?;
+    let (rt, mut h) = open(&path)?;
+    let internal = |e: history::HistoryError| Failure::Internal(anyhow::anyhow!(e));
+    let text = if args.runs {
+        let runs = rt.block_on(h.runs(since, args.limit)).map_err(internal)?;
+        match args.format {
+            ListFormat::Json => {
+                serde_json::to_string_pretty(&serde_json::json!({"runs": runs}))
+                    .map_err(|e| Failure::Internal(e.into()))?
+                    + "\n"
+            }
+            ListFormat::Table => table(
+                &[
+                    "run", "started", "ms", "pass", "warn", "fail", "error", "groups",
+                ],
+                runs.iter()
+                    .map(|r| {
+                        vec![
+                            r.id.to_string(),
+                            when(r.started_at),
+                            r.duration_ms.to_string(),
+                            r.pass.to_string(),
+                            r.warn.to_string(),
+                            r.fail.to_string(),
+                            r.error.to_string(),
+                            r.groups.clone(),
+                        ]
+                    })
+                    .collect(),
+            ),
+        }
+    } else {
+        let ts = rt
+            .block_on(h.transitions(since, args.rule.as_deref(), args.limit))
+            .map_err(internal)?;
+        match args.format {
+            ListFormat::Json => {
+                serde_json::to_string_pretty(&serde_json::json!({"transitions": ts}))
+                    .map_err(|e| Failure::Internal(e.into()))?
+                    + "\n"
+            }
+            ListFormat::Table => table(
+                &["when", "rule", "change", "observed", "message"],
+                ts.iter()
+                    .map(|t| {
+                        vec![
+                            when(t.at),
+                            t.rule.clone(),
+                            format!(
+                                "{} → {}",
+                                t.old_status.as_deref().unwrap_or("new"),
+                                t.new_status
+                            ),
+                            format!(
+                                "{} → {}",
+                                t.old_observed.as_deref().unwrap_or("-"),
+                                t.new_observed.as_deref().unwrap_or("-")
+                            ),
+                            t.message.clone(),
+                        ]
+                    })
+                    .collect(),
+            ),
+        }
+    };
+    emit(None, &text)?;
+    Ok(exit::OK)
+}
+
+pub fn run_diff(args: DiffArgs) -> Result<i32, Failure> {
+    let path = history_path(args.history, args.config.as_deref())?;
+    let (rt, mut h) = open(&path)?;
+    let d = rt
+        .block_on(h.diff())
+        .map_err(|e| Failure::Internal(anyhow::anyhow!(e)))?;
+    let text = match args.format {
+        ListFormat::Json => {
+            serde_json::to_string_pretty(&d).map_err(|e| Failure::Internal(e.into()))? + "\n"
+        }
+        ListFormat::Table => {
+            let mut text = match (&d.since_run, d.since_all_pass) {
+                (Some(r), true) => format!(
+                    "Changes since run {} ({}), the last run with no warning, failure or error:\n",
+                    r.id,
+                    when(r.started_at)
+                ),
+                (Some(r), false) => format!(
+                    "No run ever passed completely; changes since the first recorded run {} ({}):\n",
+                    r.id,
+                    when(r.started_at)
+                ),
+                (None, _) => "No run recorded yet.\n".to_string(),
+            };
+            if d.entries.is_empty() {
+                text.push_str("nothing changed\n");
+            } else {
+                text.push_str(&table(
+                    &["rule", "then", "now", "observed then → now", "message"],
+                    d.entries
+                        .iter()
+                        .map(|e| {
+                            vec![
+                                e.rule.clone(),
+                                e.then_status.clone().unwrap_or_else(|| "new".into()),
+                                e.now_status.clone(),
+                                format!(
+                                    "{} → {}",
+                                    e.then_observed.as_deref().unwrap_or("-"),
+                                    e.now_observed.as_deref().unwrap_or("-")
+                                ),
+                                e.now_message.clone(),
+                            ]
+                        })
+                        .collect(),
+                ));
+            }
+            text
+        }
+    };
+    emit(None, &text)?;
+    Ok(exit::OK)
+}
+
+/// Shell completion scripts, for packaging.
+pub fn completions(shell: clap_complete::Shell) -> Result<i32, Failure> {
+    let mut cmd = Cli::command();
+    clap_complete::generate(shell, &mut cmd, "preflight", &mut std::io::stdout());
+    Ok(exit::OK)
+}
+
+/// Man pages (roff), for packaging: `preflight.1` on standard output, or with `dir` one page
+/// per command (`preflight.1`, `preflight-check.1`, …).
+pub fn man(dir: Option<PathBuf>) -> Result<i32, Failure> {
+    let internal = |e: std::io::Error| Failure::Internal(e.into());
+    let cmd = Cli::command();
+    let Some(dir) = dir else {
+        clap_mangen::Man::new(cmd)
+            .render(&mut std::io::stdout())
+            .map_err(internal)?;
+        return Ok(exit::OK);
+    };
+    std::fs::create_dir_all(&dir).map_err(internal)?;
+    clap_mangen::generate_to(cmd, &dir).map_err(internal)?;
+    Ok(exit::OK)
+}
