@@ -20,6 +20,11 @@ cargo clippy --locked --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --locked
 
+# The packages users get: static musl binary, .deb and .rpm, installed and run for real.
+echo "== packages"
+./scripts/package.sh
+./scripts/test-package.sh
+
 # Nothing the suite or the probe created may remain on either daemon.
 echo "== leftovers"
 leftovers=0

@@ -20,6 +20,12 @@ need_packages() {
   command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
   [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || missing+=(busybox-static)
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  # Packaging and its tests: musl-gcc for the static build, rpm to read the .rpm, promtool
+  # (Debian's prometheus) to check the alert rules, systemd-analyze to verify the units.
+  command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools)
+  command -v rpm >/dev/null 2>&1 || missing+=(rpm)
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "testbed: installing ${missing[*]}"
     apt-get update -qq

@@ -190,6 +190,10 @@ struct CheckArgs {
     /// Treat warnings as failures (exit 3).
     #[arg(long)]
     strict: bool,
+    /// Also write the Prometheus text to FILE (atomically, for node_exporter's textfile
+    /// collector), from the same run.
+    #[arg(long, value_name = "FILE")]
+    prometheus_file: Option<PathBuf>,
     /// Evaluate a saved facts document instead of gathering from this host.
     #[arg(long, value_name = "FILE")]
     facts: Option<PathBuf>,
@@ -573,6 +577,11 @@ fn check(args: CheckArgs, quiet: bool) -> Result<i32, Failure> {
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let text = report::render(&report, args.format, color).context("cannot render the report")?;
+    if let Some(path) = &args.prometheus_file {
+        let prom = report::render(&report, Format::Prometheus, false)
+            .context("cannot render the Prometheus text")?;
+        emit(Some(path), &prom)?;
+    }
     emit(args.output.as_deref(), &text)?;
     Ok(report.exit_code(args.strict))
 }

@@ -418,3 +418,61 @@ fn live_facts_round_trip_through_check() {
         .code(0)
         .stdout(predicate::str::contains("schema_version: 1"));
 }
+
+/// The config shipped in the packages: as installed (all commented) it changes nothing, and
+/// every example line, uncommented, is valid.
+#[test]
+fn shipped_config_is_valid_commented_and_uncommented() {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/config.yaml");
+    let text = std::fs::read_to_string(&shipped).unwrap();
+    let as_is = preflight()
+        .args(["check", "--format", "json", "--facts"])
+        .arg(fixture("ubuntu1804"))
+        .arg("--config")
+        .arg(&shipped)
+        .output()
+        .unwrap();
+    let without = preflight()
+        .args(["check", "--format", "json", "--facts"])
+        .arg(fixture("ubuntu1804"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        as_is.status.code(),
+        without.status.code(),
+        "{}",
+        String::from_utf8_lossy(&as_is.stderr)
+    );
+    let summary = |o: &std::process::Output| {
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["summary"].clone()
+    };
+    assert_eq!(summary(&as_is), summary(&without));
+    let uncommented: String = text
+        .lines()
+        .filter(|l| !l.starts_with("##"))
+        .map(|l| {
+            l.strip_prefix("# ")
+                .or_else(|| l.strip_prefix('#'))
+                .unwrap_or(l)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "config.yaml", &uncommented);
+    let out = preflight()
+        .args(["check", "--format", "json", "--facts"])
+        .arg(fixture("ubuntu1804"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    // Exit 3 or 4 is a verdict (the example waives host.cpu, names files that do not exist
+    // here); 2 would be a config error.
+    assert_ne!(
+        out.status.code(),
+        Some(2),
+        "{}\n{uncommented}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"waived\""));
+}

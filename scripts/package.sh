@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds what users install: the static x86_64-unknown-linux-musl binary (a glibc build needs
+# glibc >= 2.34 and would not start on CentOS 7, Ubuntu 18.04/20.04 or RHEL 8, the very hosts
+# it must judge), man pages, shell completions, and the .deb and .rpm around them.
+# Output: target/packages/. Idempotent; run as root on Debian 12 (installs musl-tools).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TARGET=x86_64-unknown-linux-musl
+TOOLS="$PWD/target/tools"
+ASSETS=target/package-assets
+OUT=target/packages
+
+log() { echo "package: $*" >&2; }
+
+# ring (rustls), zstd and SQLite build C code: the static build needs musl-gcc.
+if ! command -v musl-gcc >/dev/null; then
+    log "installing musl-tools"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q musl-tools >/dev/null
+fi
+if ! rustup target list --installed | grep -qx "$TARGET"; then
+    log "adding the $TARGET target"
+    rustup target add "$TARGET"
+fi
+# Packaging tools, installed into the repo's own target/ (nothing cached outside the repo).
+[ -x "$TOOLS/bin/cargo-deb" ] || { log "installing cargo-deb"; cargo install --locked --quiet --root "$TOOLS" cargo-deb --version '^3.8'; }
+[ -x "$TOOLS/bin/cargo-generate-rpm" ] || { log "installing cargo-generate-rpm"; cargo install --locked --quiet --root "$TOOLS" cargo-generate-rpm --version '^0.21'; }
+
+log "building the static binary"
+cargo build --release --locked --target "$TARGET"
+BIN="target/$TARGET/release/preflight"
+if ! file "$BIN" | grep -q 'statically linked\|static-pie linked'; then
+    log "$BIN is not static: $(file "$BIN")"
+    exit 1
+fi
+
+log "man pages and completions"
+rm -rf "$ASSETS"
+mkdir -p "$ASSETS/man" "$ASSETS/completions"
+"$BIN" man --dir "$ASSETS/man"
+gzip -9n "$ASSETS"/man/*.1
+"$BIN" completions bash > "$ASSETS/completions/preflight.bash"
+"$BIN" completions zsh > "$ASSETS/completions/_preflight"
+"$BIN" completions fish > "$ASSETS/completions/preflight.fish"
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+log "building the .deb"
+"$TOOLS/bin/cargo-deb" --no-build --no-strip --target "$TARGET" --output "$OUT/" >/dev/null
+log "building the .rpm"
+"$TOOLS/bin/cargo-generate-rpm" --target "$TARGET" --output "$OUT/" >/dev/null
+ls -l "$OUT" >&2
