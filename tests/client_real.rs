@@ -420,12 +420,31 @@ fn imitation_deployment_on_real_dockerd() {
         "{obs}"
     );
     assert_verdict(&r, "wa.health.gateway", "pass", "connected: 1");
+    assert_verdict(&r, "wa.support.free_space", "pass", "free everywhere");
+    assert_verdict(&r, "wa.support.socket", "pass", "socket up");
+    assert_verdict(
+        &r,
+        "wa.webhook.configured",
+        "pass",
+        "https://localhost:8443/hook",
+    );
+    assert_verdict(&r, "wa.webhook.https", "pass", "https");
     assert_verdict(
         &r,
         "wa.webhook.latency",
         "pass",
         "from container wapf-cl-core",
     );
+    // The webapp's Date header was compared with our clock (same host: well within 2 s); this
+    // machine runs no NTP daemon, so the kernel clock itself may be unsynchronised: a warning.
+    let clock = common::result(&r, "host.clock.sync");
+    let observed = clock["observed"].as_str().unwrap_or("");
+    assert!(
+        !observed.ends_with("largest peer offset none"),
+        "{observed}"
+    );
+    let (status, _) = verdict(&r, "host.clock.sync");
+    assert_ne!(status, "fail", "{clock}");
     assert_eq!(hook.seen.lock().unwrap().hook_bodies.len(), 1);
     // The webapp resolves wacore through the compose-style link and reaches 6250-6253.
     assert_verdict(
