@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Daemon footprint at steady state: runs `preflight daemon` (the static release build, as
+# Daemon footprint at steady state: runs `preflight daemon` (the static dist build, as
 # shipped) with every group due every 10 s for DURATION seconds (default 180) and samples its
 # RSS and CPU time once a second. Prints the median and peak RSS, the CPU used per run and the
 # CPU share between runs. Target: RSS <= 15 MiB, CPU near zero between runs.
@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-180}
 shift || true
-BIN=target/x86_64-unknown-linux-musl/release/preflight
-[ -x "$BIN" ] || cargo build --release --locked --target x86_64-unknown-linux-musl
+BIN=target/x86_64-unknown-linux-musl/dist/preflight
+[ -x "$BIN" ] || cargo build --profile dist --locked --target x86_64-unknown-linux-musl
 dir=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 WA_PREFLIGHT_CONFIG=/dev/null "$BIN" daemon --listen 127.0.0.1:0 --interval 10 \

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET=x86_64-unknown-linux-musl
-BIN="target/$TARGET/release/preflight"
+BIN="target/$TARGET/dist/preflight"
 DEV=target/debug/preflight
 fail() { echo "test-package: FAIL: $*" >&2; exit 1; }
 ok() { echo "test-package: ok: $*" >&2; }

@@ -747,6 +747,36 @@ mod tests {
     }
 
     #[test]
+    fn a_database_locked_by_another_writer_is_moved_aside() {
+        let rt = rt();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        rt.block_on(async {
+            let (h, _) = History::open(&path, Retention::default()).await.unwrap();
+            drop(h);
+            // Another process holds the write lock and does not let go.
+            let opts = SqliteConnectOptions::new().filename(&path);
+            let mut other = SqliteConnection::connect_with(&opts).await.unwrap();
+            sqlx::query("BEGIN EXCLUSIVE")
+                .execute(&mut other)
+                .await
+                .unwrap();
+            let (mut h, note) = History::open(&path, Retention::default()).await.unwrap();
+            let note = note.expect("a note");
+            assert!(note.contains("locked"), "{note}");
+            h.record(&report(1_800_000_000, &[("a", Status::Pass, "1")]), "host")
+                .await
+                .unwrap();
+        });
+        assert!(
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("h.db.locked-"))
+        );
+    }
+
+    #[test]
     fn since_parses_ages_and_times() {
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         assert_eq!(
