@@ -352,6 +352,7 @@ pub fn listen_in(pid: Option<i64>, addr: &str) -> TcpListener {
 /// A black hole inside `pid`'s namespace: a listener with backlog 0 whose queue is filled, so
 /// further SYNs are dropped and connects hang until their timeout. Keep the value alive.
 pub struct BlackHole {
+    pub port: u16,
     _fd: std::os::fd::OwnedFd,
     _fillers: Vec<TcpStream>,
 }
@@ -362,11 +363,11 @@ pub fn black_hole_in(pid: i64, ip: &str, port: u16) -> BlackHole {
 
 /// A black hole in this process's namespace; returns it and its port.
 pub fn black_hole_here() -> (BlackHole, u16) {
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    (black_hole(None, "127.0.0.1", port), port)
+    // Port 0: the kernel picks a free one (a port probed and released first could be taken as
+    // the source port of someone's outgoing connection before we bind it again).
+    let hole = black_hole(None, "127.0.0.1", 0);
+    let port = hole.port;
+    (hole, port)
 }
 
 fn black_hole(pid: Option<i64>, ip: &str, port: u16) -> BlackHole {
@@ -401,11 +402,19 @@ fn black_hole(pid: Option<i64>, ip: &str, port: u16) -> BlackHole {
         };
         assert_eq!(r, 0, "bind {ip}:{port}");
         assert_eq!(unsafe { libc::listen(fd, 0) }, 0);
+        // The port actually bound (the kernel's choice when asked for 0).
+        let mut bound: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let r =
+            unsafe { libc::getsockname(fd, &mut bound as *mut _ as *mut libc::sockaddr, &mut len) };
+        assert_eq!(r, 0);
+        let port = u16::from_be(bound.sin_port);
         let target = SocketAddr::from((ip, port));
         let fillers: Vec<TcpStream> = (0..3)
             .filter_map(|_| TcpStream::connect_timeout(&target, Duration::from_millis(300)).ok())
             .collect();
         BlackHole {
+            port,
             _fd: owned,
             _fillers: fillers,
         }
