@@ -28,7 +28,12 @@ fi
 [ -x "$TOOLS/bin/cargo-generate-rpm" ] || { log "installing cargo-generate-rpm"; cargo install --debug --locked --quiet --root "$TOOLS" cargo-generate-rpm --version '^0.21'; }
 
 log "building the static binary (profile dist: release, smaller)"
-cargo build --profile dist --locked --target "$TARGET"
+# Its own target folder, so this build can run beside `cargo test` (scripts/test.sh runs it
+# at the lowest CPU priority while the tests wait on dockerd and the databases) without
+# either waiting for the other's lock. The binary is then put where cargo-deb and
+# cargo-generate-rpm look for it.
+CARGO_TARGET_DIR="$PWD/target/dist-build" cargo build --profile dist --locked --target "$TARGET"
+install -D -m 755 "target/dist-build/$TARGET/dist/preflight" "target/$TARGET/dist/preflight"
 BIN="target/$TARGET/dist/preflight"
 if ! file "$BIN" | grep -q 'statically linked\|static-pie linked'; then
     log "$BIN is not static: $(file "$BIN")"

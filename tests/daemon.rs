@@ -17,6 +17,15 @@ use common::{DOCKER_SOCK, docker, require_daemon};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// One run an hour (so only the first one happens during a test), no Docker, no probe.
+const ONE_RUN_NO_DOCKER: [&str; 5] = [
+    "--interval",
+    "3600",
+    "--no-statx-probe",
+    "--docker-host",
+    "unix:///nonexistent/docker.sock",
+];
+
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -436,16 +445,10 @@ fn reload_and_stop() {
     let mut d = Daemon::start(
         dir.path(),
         &[
-            "--interval",
-            "3600",
-            "--no-statx-probe",
-            "--docker-host",
-            "unix:///nonexistent/docker.sock",
-            "--db-url",
-            &url,
-            "--db-timeout",
-            "60",
-        ],
+            &ONE_RUN_NO_DOCKER[..],
+            &["--db-url", &url, "--db-timeout", "60"],
+        ]
+        .concat(),
     );
     std::thread::sleep(Duration::from_millis(1500));
     let (code, _) = d.get("/readyz");
@@ -483,14 +486,10 @@ fn bursts_bad_requests_and_tokens() {
     let d = Daemon::start(
         dir.path(),
         &[
-            "--interval",
-            "3600",
-            "--no-statx-probe",
-            "--docker-host",
-            "unix:///nonexistent/docker.sock",
-            "--config",
-            config.to_str().unwrap(),
-        ],
+            &ONE_RUN_NO_DOCKER[..],
+            &["--config", config.to_str().unwrap()],
+        ]
+        .concat(),
     );
     // /healthz needs no token; the rest do.
     assert!(
@@ -598,16 +597,7 @@ fn corrupt_history_is_moved_aside() {
         b"garbage, not SQLite\n".repeat(500),
     )
     .unwrap();
-    let d = Daemon::start(
-        dir.path(),
-        &[
-            "--interval",
-            "3600",
-            "--no-statx-probe",
-            "--docker-host",
-            "unix:///nonexistent/docker.sock",
-        ],
-    );
+    let d = Daemon::start(dir.path(), &ONE_RUN_NO_DOCKER);
     d.wait_for("/readyz", "ready", |c, _| c == 200);
     let (c, body) = d.get("/v1/history");
     assert_eq!(c, 200, "{body}");

@@ -794,21 +794,8 @@ async fn probe_webhook(
     ca_file: Option<PathBuf>,
     timeout: Duration,
 ) -> Fact<WebhookProbe> {
-    let vantage = match coreapp {
-        Some(Peer {
-            name,
-            pid: Some(pid),
-            ..
-        }) => Vantage::Container {
-            name: name.clone(),
-            pid: *pid,
-        },
-        _ => Vantage::Host,
-    };
-    let env: HashMap<String, String> = match (&vantage, coreapp) {
-        (Vantage::Container { .. }, Some(p)) => p.env.clone(),
-        _ => std::env::vars().collect(),
-    };
+    let vantage = coreapp.and_then(Peer::vantage).unwrap_or(Vantage::Host);
+    let env: HashMap<String, String> = network::env_at(&vantage, coreapp);
     let raw = raw.to_string();
     let from = vantage.describe();
     let v2 = vantage.clone();

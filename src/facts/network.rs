@@ -145,6 +145,25 @@ pub struct Peer {
     pub env: std::collections::HashMap<String, String>,
 }
 
+impl Peer {
+    /// Its network namespace, when it runs.
+    pub fn vantage(&self) -> Option<Vantage> {
+        self.pid.map(|pid| Vantage::Container {
+            name: self.name.clone(),
+            pid,
+        })
+    }
+}
+
+/// The environment proxy settings come from: the container's when looking from inside it (the
+/// client uses its own), else this process's.
+pub fn env_at(vantage: &Vantage, peer: Option<&Peer>) -> std::collections::HashMap<String, String> {
+    match (vantage, peer) {
+        (Vantage::Container { .. }, Some(p)) => p.env.clone(),
+        _ => std::env::vars().collect(),
+    }
+}
+
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
@@ -570,40 +589,28 @@ fn via_proxy(
 /// Where the WhatsApp reach check looks from: the running coreapp's namespace when it can be
 /// entered, else the host (with the reason).
 fn coreapp_vantage(coreapp: Option<&Peer>) -> (Vantage, Option<String>) {
-    match coreapp {
-        Some(Peer {
-            name,
-            pid: Some(pid),
-            ..
-        }) => {
-            let v = Vantage::Container {
-                name: name.clone(),
-                pid: *pid,
-            };
-            // Probe the namespace once so a permission problem is reported, not hidden.
-            match netns::spawn_in(&v, || ()).recv() {
-                Ok(Ok(())) => (v, None),
-                Ok(Err(e)) => (Vantage::Host, Some(e)),
-                Err(_) => (Vantage::Host, Some("namespace probe thread died".into())),
-            }
-        }
-        Some(Peer {
-            name, pid: None, ..
-        }) => (
+    let Some(peer) = coreapp else {
+        return (Vantage::Host, None);
+    };
+    let Some(v) = peer.vantage() else {
+        return (
             Vantage::Host,
-            Some(format!("coreapp {name} is not running")),
-        ),
-        None => (Vantage::Host, None),
+            Some(format!("coreapp {} is not running", peer.name)),
+        );
+    };
+    // Probe the namespace once so a permission problem is reported, not hidden.
+    match netns::spawn_in(&v, || ()).recv() {
+        Ok(Ok(())) => (v, None),
+        Ok(Err(e)) => (Vantage::Host, Some(e)),
+        Err(_) => (Vantage::Host, Some("namespace probe thread died".into())),
     }
 }
 
 /// Checks every target concurrently; returns within about `3 × timeout` whatever happens.
 pub fn reach(opts: &NetworkOptions, coreapp: Option<&Peer>) -> Result<ReachFacts, String> {
     let (vantage, from_note) = coreapp_vantage(coreapp);
-    let proxy = match (&vantage, coreapp) {
-        (Vantage::Container { .. }, Some(p)) => Proxy::from_env(|k| p.env.get(k).cloned()),
-        _ => Proxy::from_env(|k| std::env::var(k).ok()),
-    }?;
+    let env = env_at(&vantage, coreapp);
+    let proxy = Proxy::from_env(|k| env.get(k).cloned())?;
     let resolver = Resolver::new(&vantage, opts.timeout);
     let t = opts.timeout;
     let mut pending = Vec::new();
