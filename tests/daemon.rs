@@ -614,3 +614,101 @@ fn corrupt_history_is_moved_aside() {
         .count();
     assert_eq!(aside, 1);
 }
+
+/// Transitions are POSTed to the configured webhook; a failed delivery is retried.
+#[test]
+fn transitions_are_posted_with_retries() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let bodies = std::sync::Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = bodies.clone();
+    std::thread::spawn(move || {
+        for (n, stream) in receiver.incoming().enumerate() {
+            let Ok(mut s) = stream else { continue };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Read the head, then the body by Content-Length.
+            let (head_end, len) = loop {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => break (None, 0),
+                    Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                }
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(i) = text.find("\r\n\r\n") {
+                    let len = text[..i]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    break (Some(i + 4), len);
+                }
+            };
+            let Some(start) = head_end else { continue };
+            while buf.len() < start + len {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                }
+            }
+            seen.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf[start..]).into_owned());
+            // The very first delivery fails: it must be tried again.
+            let status = if n == 0 {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let _ = s.write_all(
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+    });
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "daemon:\n  webhook: {{url: 'http://127.0.0.1:{port}/hook', max_attempts: 3, timeout_seconds: 2}}\n"
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(
+        dir.path(),
+        &[
+            &ONE_RUN_NO_DOCKER[..],
+            &["--config", config.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    d.wait_for("/readyz", "ready", |c, _| c == 200);
+    let (_, report) = d.get("/v1/report");
+    let rules = serde_json::from_str::<serde_json::Value>(&report).unwrap()["results"]
+        .as_array()
+        .unwrap()
+        .len();
+    // Every rule is new on the first run: one transition each, plus the retried one.
+    d.wait_for("/metrics", "all transitions delivered", |_, m| {
+        gauge(m, "wa_preflight_webhook_queue_length") == Some(0.0)
+            && bodies.lock().unwrap().len() > rules
+    });
+    let got = bodies.lock().unwrap().clone();
+    assert_eq!(
+        got.len(),
+        rules + 1,
+        "one delivery per transition plus one retry"
+    );
+    assert_eq!(got[0], got[1], "the failed delivery was sent again");
+    let first: serde_json::Value = serde_json::from_str(&got[0]).unwrap();
+    assert_eq!(first["source"], "wa-preflight");
+    assert!(first["transition"]["rule"].is_string(), "{first}");
+    assert_eq!(first["transition"]["old_status"], serde_json::Value::Null);
+    let (_, m) = d.get("/metrics");
+    assert_eq!(gauge(&m, "wa_preflight_webhook_ok"), Some(1.0));
+}

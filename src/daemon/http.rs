@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::{Query, Request, State};
@@ -201,7 +200,7 @@ async fn history(
                 .into_response()
         }
         Err(e) => {
-            shared.history_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("history query failed: {e}");
             json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
         }
     }

@@ -225,11 +225,11 @@ pub fn daemon_gauges(shared: &Shared) -> String {
     );
     family(
         &mut out,
-        "wa_preflight_history_errors",
-        "History writes that failed since the daemon started.",
+        "wa_preflight_history_ok",
+        "0 when the last run could not be recorded in the history database.",
         &[(
             String::new(),
-            shared.history_errors.load(Ordering::Relaxed) as f64,
+            f64::from(u8::from(shared.history_ok.load(Ordering::Relaxed))),
         )],
     );
     if let Ok(g) = shared.group_last_run.lock() {
@@ -256,9 +256,9 @@ pub fn daemon_gauges(shared: &Shared) -> String {
         );
         family(
             &mut out,
-            "wa_preflight_webhook_dropped",
-            "Transitions dropped (queue full or every attempt failed) since the daemon started.",
-            &[(String::new(), n.dropped() as f64)],
+            "wa_preflight_webhook_ok",
+            "0 when the last transition could not be delivered (every attempt failed, or the queue was full).",
+            &[(String::new(), f64::from(u8::from(n.ok())))],
         );
     }
     out

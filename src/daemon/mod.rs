@@ -78,7 +78,8 @@ pub struct Shared {
     pub history: tokio::sync::Mutex<Option<History>>,
     pub history_note: Mutex<Option<String>>,
     pub runs: AtomicU64,
-    pub history_errors: AtomicU64,
+    /// The last history write succeeded.
+    pub history_ok: AtomicBool,
     pub last_run_ok: AtomicBool,
     pub reload_ok: AtomicBool,
     pub group_last_run: Mutex<BTreeMap<Group, OffsetDateTime>>,
@@ -260,7 +261,7 @@ async fn record_history(shared: &Shared, settings: &Settings, report: &Report, g
                 *guard = Some(h);
             }
             Err(e) => {
-                shared.history_errors.fetch_add(1, Ordering::Relaxed);
+                shared.history_ok.store(false, Ordering::Relaxed);
                 tracing::error!("history unavailable, this run is not recorded: {e}");
                 return;
             }
@@ -269,6 +270,7 @@ async fn record_history(shared: &Shared, settings: &Settings, report: &Report, g
     let Some(h) = guard.as_mut() else { return };
     match h.record(report, &names.join(",")).await {
         Ok((_, transitions)) => {
+            shared.history_ok.store(true, Ordering::Relaxed);
             for t in &transitions {
                 log_transition(t);
                 if let Some(n) = &shared.notifier {
@@ -277,7 +279,7 @@ async fn record_history(shared: &Shared, settings: &Settings, report: &Report, g
             }
         }
         Err(e) => {
-            shared.history_errors.fetch_add(1, Ordering::Relaxed);
+            shared.history_ok.store(false, Ordering::Relaxed);
             tracing::error!("cannot record the run in the history (reopening next run): {e}");
             // Reopen next time: a corrupt or locked file is then moved aside.
             *guard = None;
@@ -307,7 +309,7 @@ pub async fn serve(loader: Loader) -> Result<(), String> {
         history: tokio::sync::Mutex::new(None),
         history_note: Mutex::new(None),
         runs: AtomicU64::new(0),
-        history_errors: AtomicU64::new(0),
+        history_ok: AtomicBool::new(true),
         last_run_ok: AtomicBool::new(false),
         reload_ok: AtomicBool::new(true),
         group_last_run: Mutex::new(BTreeMap::new()),

@@ -2,7 +2,7 @@
 //! must not grow the daemon's memory), one sender, retries with doubling backoff.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::config::TransitionWebhook;
@@ -11,7 +11,8 @@ use crate::history::Transition;
 pub struct Notifier {
     tx: tokio::sync::mpsc::Sender<serde_json::Value>,
     queued: Arc<AtomicUsize>,
-    dropped: Arc<AtomicU64>,
+    /// The last transition was delivered (or none failed yet).
+    ok: Arc<AtomicBool>,
 }
 
 impl Notifier {
@@ -20,8 +21,8 @@ impl Notifier {
         let cap = cfg.max_queue.unwrap_or(1000).max(1);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<serde_json::Value>(cap);
         let queued = Arc::new(AtomicUsize::new(0));
-        let dropped = Arc::new(AtomicU64::new(0));
-        let (q, d) = (queued.clone(), dropped.clone());
+        let ok = Arc::new(AtomicBool::new(true));
+        let (q, d) = (queued.clone(), ok.clone());
         let timeout = Duration::from_secs_f64(cfg.timeout_seconds.unwrap_or(5.0).max(0.1));
         let attempts = cfg.max_attempts.unwrap_or(5).max(1);
         let client = reqwest::Client::builder()
@@ -59,19 +60,16 @@ impl Notifier {
                         backoff = (backoff * 2).min(Duration::from_secs(60));
                     }
                 }
+                d.store(sent, Ordering::Relaxed);
                 if !sent {
-                    d.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!("transition webhook: gave up after {attempts} attempts");
                 }
             }
         });
-        Notifier {
-            tx,
-            queued,
-            dropped,
-        }
+        Notifier { tx, queued, ok }
     }
 
-    /// Queues a transition; when the queue is full it is dropped and counted.
+    /// Queues a transition; when the queue is full it is dropped (logged, and `ok` goes false).
     pub fn send(&self, t: &Transition) {
         let body = serde_json::json!({
             "source": "wa-preflight",
@@ -83,7 +81,7 @@ impl Notifier {
                 self.queued.fetch_add(1, Ordering::Relaxed);
             }
             Err(_) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.ok.store(false, Ordering::Relaxed);
                 tracing::warn!("transition webhook queue full: {} dropped", t.rule);
             }
         }
@@ -93,7 +91,7 @@ impl Notifier {
         self.queued.load(Ordering::Relaxed)
     }
 
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+    pub fn ok(&self) -> bool {
+        self.ok.load(Ordering::Relaxed)
     }
 }
