@@ -21,11 +21,13 @@ if ! rustup target list --installed | grep -qx "$TARGET"; then
     log "adding the $TARGET target"
     rustup target add "$TARGET"
 fi
-# Packaging tools, installed into the repo's own target/ (nothing cached outside the repo);
-# unoptimised builds: they run for a second and compile faster (cargo-generate-rpm --debug:
-# 2 min 15 s on this machine kind).
-[ -x "$TOOLS/bin/cargo-deb" ] || { log "installing cargo-deb"; cargo install --debug --locked --quiet --root "$TOOLS" cargo-deb --version '^3.8'; }
+# Packaging tools, installed into the repo's own target/ (nothing cached outside the repo).
+# They run for a second, so they are built unoptimised and without debug info, and cargo-deb
+# without xz (a C library to compile): the .deb is gzip-compressed.
+export CARGO_PROFILE_DEV_DEBUG=0
+[ -x "$TOOLS/bin/cargo-deb" ] || { log "installing cargo-deb"; cargo install --debug --locked --quiet --root "$TOOLS" cargo-deb --version '^3.8' --no-default-features --features gzip; }
 [ -x "$TOOLS/bin/cargo-generate-rpm" ] || { log "installing cargo-generate-rpm"; cargo install --debug --locked --quiet --root "$TOOLS" cargo-generate-rpm --version '^0.21'; }
+unset CARGO_PROFILE_DEV_DEBUG
 
 log "building the static binary (profile dist: release, smaller)"
 # Its own target folder, so this build can run beside `cargo test` (scripts/test.sh runs it
@@ -52,7 +54,7 @@ gzip -9n "$ASSETS"/man/*.1
 rm -rf "$OUT"
 mkdir -p "$OUT"
 log "building the .deb"
-"$TOOLS/bin/cargo-deb" --no-build --no-strip --profile dist --target "$TARGET" --output "$OUT/" >/dev/null
+"$TOOLS/bin/cargo-deb" --no-build --no-strip --compress-type gz --profile dist --target "$TARGET" --output "$OUT/" >/dev/null
 log "building the .rpm"
 "$TOOLS/bin/cargo-generate-rpm" --profile dist --target "$TARGET" --output "$OUT/" >/dev/null
 ls -l "$OUT" >&2
