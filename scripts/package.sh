@@ -22,10 +22,11 @@ if ! rustup target list --installed | grep -qx "$TARGET"; then
     rustup target add "$TARGET"
 fi
 # Packaging tools, installed into the repo's own target/ (nothing cached outside the repo).
-# They run for a second, so they are built unoptimised and without debug info, and cargo-deb
-# without xz (a C library to compile): the .deb is gzip-compressed.
+# They run for a second, so they are built unoptimised and without debug info. cargo-deb keeps
+# its default xz (liblzma, C, compiled optimised): with an unoptimised Rust gzip it took
+# minutes to compress the binary.
 export CARGO_PROFILE_DEV_DEBUG=0
-[ -x "$TOOLS/bin/cargo-deb" ] || { log "installing cargo-deb"; cargo install --debug --locked --quiet --root "$TOOLS" cargo-deb --version '^3.8' --no-default-features --features gzip; }
+[ -x "$TOOLS/bin/cargo-deb" ] || { log "installing cargo-deb"; cargo install --debug --locked --quiet --root "$TOOLS" cargo-deb --version '^3.8'; }
 [ -x "$TOOLS/bin/cargo-generate-rpm" ] || { log "installing cargo-generate-rpm"; cargo install --debug --locked --quiet --root "$TOOLS" cargo-generate-rpm --version '^0.21'; }
 unset CARGO_PROFILE_DEV_DEBUG
 
@@ -54,7 +55,7 @@ gzip -9n "$ASSETS"/man/*.1
 rm -rf "$OUT"
 mkdir -p "$OUT"
 log "building the .deb"
-"$TOOLS/bin/cargo-deb" --no-build --no-strip --compress-type gz --profile dist --target "$TARGET" --output "$OUT/" >/dev/null
+"$TOOLS/bin/cargo-deb" --no-build --no-strip --profile dist --target "$TARGET" --output "$OUT/" >/dev/null
 log "building the .rpm"
 "$TOOLS/bin/cargo-generate-rpm" --profile dist --target "$TARGET" --output "$OUT/" >/dev/null
 ls -l "$OUT" >&2
