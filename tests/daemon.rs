@@ -483,7 +483,7 @@ fn bursts_bad_requests_and_tokens() {
         format!("daemon:\n  token_file: {}\n", token.display()),
     )
     .unwrap();
-    let d = Daemon::start(
+    let mut d = Daemon::start(
         dir.path(),
         &[
             &ONE_RUN_NO_DOCKER[..],
@@ -582,7 +582,11 @@ fn bursts_bad_requests_and_tokens() {
     half.write_all(b"GET /metr").unwrap();
     assert_eq!(d.get_auth("/readyz", "s3cret-token").0, 200);
     drop(half);
-    assert!(d.child.id() > 0);
+    assert!(
+        d.child.try_wait().unwrap().is_none(),
+        "the daemon exited after the bad requests: {}",
+        d.log()
+    );
     let (c, _) = d.get("/healthz");
     assert!(c == 200 || c == 503);
 }
