@@ -16,7 +16,7 @@ use wa_preflight::report::exit;
 use wa_preflight::rules::Profile;
 use wa_preflight::rules::quantity::parse_size;
 
-use crate::{Cli, Failure, GatherArgs, RuleFiles, emit, gather_options, load_rules};
+use crate::{Cli, Failure, GatherArgs, RuleFiles, emit, runtime, setup};
 
 #[derive(Debug, Clone, Args)]
 pub struct DaemonArgs {
@@ -76,15 +76,7 @@ fn settings(args: &DaemonArgs, config: &Config) -> Result<Settings, String> {
         },
     };
     let token = match &d.token_file {
-        Some(p) => {
-            let t = std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read daemon.token_file {}: {e}", p.display()))?;
-            let t = t.trim();
-            if t.is_empty() {
-                return Err(format!("daemon.token_file {} is empty", p.display()));
-            }
-            Some(Secret::new(t))
-        }
+        Some(p) => Some(Secret::from_token_file(p, "daemon.token_file")?),
         None => None,
     };
     Ok(Settings {
@@ -107,9 +99,7 @@ fn load(args: &DaemonArgs) -> Result<Setup, String> {
         Failure::Usage(m) => m,
         Failure::Internal(e) => format!("{e:#}"),
     };
-    let set = load_rules(&args.rules).map_err(fail)?;
-    let config = Config::load(args.gather.config.as_deref(), &set).map_err(|e| e.to_string())?;
-    let gather = gather_options(&config, &set, &args.gather);
+    let (set, config, gather) = setup(&args.rules, &args.gather).map_err(fail)?;
     let settings = settings(args, &config)?;
     Ok(Setup {
         profile: args
@@ -124,14 +114,11 @@ fn load(args: &DaemonArgs) -> Result<Setup, String> {
 }
 
 pub fn run_daemon(args: DaemonArgs) -> Result<i32, Failure> {
-    // Validate before starting anything, so a bad config exits 2 with the reason.
-    load(&args).map_err(Failure::Usage)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Internal(anyhow::anyhow!("cannot start the runtime: {e}")))?;
+    // Load before starting anything, so a bad config exits 2 with the reason.
+    let setup = load(&args).map_err(Failure::Usage)?;
+    let rt = runtime()?;
     let loader: daemon::Loader = Box::new(move || load(&args));
-    let r = rt.block_on(daemon::serve(loader));
+    let r = rt.block_on(daemon::serve(setup, loader));
     // Gatherers abandoned at their deadline may sit in syscalls: do not wait for them.
     rt.shutdown_background();
     match r {
@@ -151,7 +138,7 @@ pub struct HistoryArgs {
     /// History database (default /var/lib/wa-preflight/history.db).
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
-    /// Only since: an RFC 3339 time or an age (90s, 30m, 24h, 7d).
+    /// Only since: an age (90s, 30m, 24h, 7d), an RFC 3339 time or a Unix time.
     #[arg(long, value_name = "WHEN")]
     since: Option<String>,
     /// Only this rule.
@@ -187,8 +174,7 @@ fn history_path(
     if let Some(p) = flag {
         return Ok(p);
     }
-    let set = load_rules(&RuleFiles { files: Vec::new() })?;
-    let config = Config::load(config, &set)?;
+    let config = Config::load(config, &wa_preflight::rules::RuleSet::embedded()?)?;
     Ok(config
         .daemon
         .history
@@ -197,10 +183,7 @@ fn history_path(
 }
 
 fn open(path: &std::path::Path) -> Result<(tokio::runtime::Runtime, History), Failure> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Internal(anyhow::anyhow!("cannot start the runtime: {e}")))?;
+    let rt = runtime()?;
     let h = rt
         .block_on(History::open_read_only(path))
         .map_err(|e| match e {
@@ -211,14 +194,7 @@ fn open(path: &std::path::Path) -> Result<(tokio::runtime::Runtime, History), Fa
 }
 
 fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut t = comfy_table::Table::new();
-    t.load_style(comfy_table::presets::UTF8_FULL);
-    t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
-    t.set_header(header.to_vec());
-    // Off a terminal there is no width to fit: wrap as the check report does.
-    if t.width().is_none() {
-        t.set_width(140);
-    }
+    let mut t = wa_preflight::report::table::styled(header);
     for r in rows {
         t.add_row(r);
     }
@@ -234,7 +210,7 @@ pub fn run_history(args: HistoryArgs) -> Result<i32, Failure> {
     let since = args
         .since
         .as_deref()
-        .map(|s| history::parse_since(s, OffsetDateTime::now_utc()))
+        .map(|s| wa_preflight::when::parse_when(s, OffsetDateTime::now_utc()))
         .transpose()
         .map_err(Failure::Usage)?;
     let path = history_path(args.history, args.config.as_deref())?;

@@ -562,30 +562,6 @@ fn run_record(r: &sqlx::sqlite::SqliteRow) -> RunRecord {
     }
 }
 
-/// Parses `--since`: an RFC 3339 time, or an age such as `90s`, `30m`, `24h`, `7d`.
-pub fn parse_since(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, String> {
-    let t = text.trim();
-    if let Ok(at) = OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339) {
-        return Ok(at);
-    }
-    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is neither an RFC 3339 time nor an age like 24h"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" | "min" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => {
-            return Err(format!(
-                "{text:?}: unknown unit {unit:?} (use s, m, h or d)"
-            ));
-        }
-    };
-    Ok(now - time::Duration::seconds(secs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -774,21 +750,5 @@ mod tests {
                 .flatten()
                 .any(|e| e.file_name().to_string_lossy().starts_with("h.db.locked-"))
         );
-    }
-
-    #[test]
-    fn since_parses_ages_and_times() {
-        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
-        assert_eq!(
-            parse_since("2h", now).unwrap().unix_timestamp(),
-            1_800_000_000 - 7200
-        );
-        assert_eq!(
-            parse_since("7d", now).unwrap().unix_timestamp(),
-            1_800_000_000 - 604_800
-        );
-        assert!(parse_since("2026-11-25T00:00:00Z", now).is_ok());
-        assert!(parse_since("yesterday", now).is_err());
-        assert!(parse_since("5y", now).is_err());
     }
 }

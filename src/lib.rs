@@ -14,3 +14,4 @@ pub mod output;
 pub mod redact;
 pub mod report;
 pub mod rules;
+pub mod when;

@@ -92,7 +92,7 @@ enum Command {
     },
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub(crate) struct RuleFiles {
     /// Extra rules file; rules with an existing ID replace it. Repeatable.
     #[arg(long = "rules", value_name = "FILE")]
@@ -213,10 +213,11 @@ struct BundleArgs {
     /// Leave phone numbers as they are (they are redacted by default).
     #[arg(long)]
     no_redact_phones: bool,
-    /// Container logs since: a duration back from now (3h, 90m, 2d) or a Unix time.
+    /// Container logs since: an age back from now (3h, 90m, 2d), an RFC 3339 time or a Unix
+    /// time.
     #[arg(long, default_value = "3h", value_name = "WHEN")]
     since: String,
-    /// Container logs until: a duration back from now or a Unix time (default: now).
+    /// Container logs until: the same forms as --since (default: now).
     #[arg(long, value_name = "WHEN")]
     until: Option<String>,
     /// Largest file kept; larger logs keep their newest part.
@@ -243,26 +244,6 @@ struct BundleArgs {
     rules: RuleFiles,
     #[command(flatten)]
     gather: GatherArgs,
-}
-
-/// `3h`, `90m`, `2d`, `45s` back from `now`, or a Unix time.
-fn parse_when(text: &str, now: i64) -> Result<i64, String> {
-    let t = text.trim();
-    if let Ok(unix) = t.parse::<i64>() {
-        return Ok(unix);
-    }
-    let (num, unit) = t.split_at(t.len().saturating_sub(1));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is neither a duration (3h, 90m, 2d) nor a Unix time"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => return Err(format!("{text:?}: use s, m, h or d")),
-    };
-    Ok(now - secs)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -395,7 +376,18 @@ pub(crate) fn load_rules(files: &RuleFiles) -> Result<RuleSet, Failure> {
     Ok(set)
 }
 
-pub(crate) fn gather_options(config: &Config, set: &RuleSet, args: &GatherArgs) -> GatherOptions {
+/// The rules, the config and what to gather, as every gathering command builds them.
+pub(crate) fn setup(
+    rules: &RuleFiles,
+    gather: &GatherArgs,
+) -> Result<(RuleSet, Config, GatherOptions), Failure> {
+    let set = load_rules(rules)?;
+    let config = Config::load(gather.config.as_deref(), &set)?;
+    let opts = gather_options(&config, &set, gather);
+    Ok((set, config, opts))
+}
+
+fn gather_options(config: &Config, set: &RuleSet, args: &GatherArgs) -> GatherOptions {
     let s = &config.storage;
     let mut extra = s.paths.clone();
     extra.extend(args.paths.iter().cloned());
@@ -490,11 +482,17 @@ impl Progress for Spinner {
     }
 }
 
-fn gather_facts(opts: &GatherOptions, quiet: bool) -> Result<Facts, Failure> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// The single-threaded async runtime every command uses (blocking gatherers get the blocking
+/// pool); shut it down with `shutdown_background` so an abandoned gatherer cannot hold exit.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
+        .context("cannot start the async runtime")?)
+}
+
+fn gather_facts(opts: &GatherOptions, quiet: bool) -> Result<Facts, Failure> {
+    let rt = runtime()?;
     let spinner = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.enable_steady_tick(std::time::Duration::from_millis(80));
@@ -559,9 +557,7 @@ fn facts_and_context<'a>(
 fn check(args: CheckArgs, quiet: bool) -> Result<i32, Failure> {
     let started_at = OffsetDateTime::now_utc();
     let clock = Instant::now();
-    let set = load_rules(&args.rules)?;
-    let config = Config::load(args.gather.config.as_deref(), &set)?;
-    let opts = gather_options(&config, &set, &args.gather);
+    let (set, config, opts) = setup(&args.rules, &args.gather)?;
     let (facts, ctx) = facts_and_context(
         args.facts.as_deref(),
         &opts,
@@ -590,12 +586,13 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
     use wa_preflight::bundle::{self, BundleError, Created, Limits, Request};
     use wa_preflight::rules::quantity::parse_size;
     let started_at = OffsetDateTime::now_utc();
-    let now = started_at.unix_timestamp();
-    let since = parse_when(&args.since, now).map_err(Failure::Usage)?;
+    let when =
+        |t: &str| wa_preflight::when::parse_when(t, started_at).map(OffsetDateTime::unix_timestamp);
+    let since = when(&args.since).map_err(Failure::Usage)?;
     let until = args
         .until
         .as_deref()
-        .map(|u| parse_when(u, now))
+        .map(when)
         .transpose()
         .map_err(Failure::Usage)?;
     let limits = Limits {
@@ -608,9 +605,7 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
         },
         ..Limits::default()
     };
-    let set = load_rules(&args.rules)?;
-    let config = Config::load(args.gather.config.as_deref(), &set)?;
-    let opts = gather_options(&config, &set, &args.gather);
+    let (set, config, opts) = setup(&args.rules, &args.gather)?;
     let (facts, ctx) = facts_and_context(
         args.facts.as_deref(),
         &opts,
@@ -709,9 +704,8 @@ fn redact(
 }
 
 fn print_facts(args: FactsArgs, quiet: bool) -> Result<i32, Failure> {
-    let set = RuleSet::embedded()?;
-    let config = Config::load(args.gather.config.as_deref(), &set)?;
-    let facts = gather_facts(&gather_options(&config, &set, &args.gather), quiet)?;
+    let (_, _, opts) = setup(&RuleFiles::default(), &args.gather)?;
+    let facts = gather_facts(&opts, quiet)?;
     let text = match args.format {
         FactsFormat::Json => {
             serde_json::to_string_pretty(&facts).context("cannot serialise facts")? + "\n"

@@ -13,8 +13,8 @@ use axum::routing::get;
 use time::OffsetDateTime;
 
 use super::Shared;
-use crate::history::parse_since;
 use crate::report::Status;
+use crate::when::parse_when;
 
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -163,7 +163,7 @@ async fn history(
     }
     let since = match q
         .get("since")
-        .map(|s| parse_since(s, OffsetDateTime::now_utc()))
+        .map(|s| parse_when(s, OffsetDateTime::now_utc()))
     {
         None => None,
         Some(Ok(t)) => Some(t),

@@ -7,20 +7,14 @@ use std::sync::atomic::Ordering;
 use super::Shared;
 use crate::facts::{Fact, Facts};
 use crate::report::Report;
-
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
+use crate::report::prometheus::{header, label};
 
 /// Writes one gauge family; `samples` are (labels, value).
 fn family(out: &mut String, name: &str, help: &str, samples: &[(String, f64)]) {
     if samples.is_empty() {
         return;
     }
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} gauge");
+    let _ = header(out, name, help);
     for (labels, v) in samples {
         if labels.is_empty() {
             let _ = writeln!(out, "{name} {v}");

@@ -178,9 +178,9 @@ async fn run_once(
     prev: Option<&Facts>,
 ) -> Result<(Facts, Report), String> {
     let mut opts = setup.gather.clone();
-    opts.docker.statx_probe &= due.contains(&Group::StatxProbe);
-    opts.probe.skip = !due.contains(&Group::DiskProbe);
     opts.parts = Parts {
+        statx_probe: due.contains(&Group::StatxProbe),
+        disk_probe: due.contains(&Group::DiskProbe),
         database: due.contains(&Group::Database),
         client: due.contains(&Group::Client),
         network: due.contains(&Group::Network),
@@ -192,26 +192,25 @@ async fn run_once(
         .await
         .map_err(|_| format!("the run did not finish within {} s", deadline.as_secs()))?;
     let facts = merge(gathered, prev, due);
-    let ctx = EvalContext {
-        profile: setup.profile,
-        waivers: &setup.config.waivers,
-        today: started_at.date(),
-    };
     let ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let report = crate::check::build_report(&facts, &setup.set, &ctx, started_at, ms)
-        .map_err(|e| format!("cannot evaluate: {e}"))?;
+    let report = judge(setup, &facts, started_at, ms)?;
     Ok((facts, report))
 }
 
-/// Re-judges the current facts with a new setup (after SIGHUP), without gathering.
-fn rejudge(setup: &Setup, facts: &Facts) -> Result<Report, String> {
-    let started_at = OffsetDateTime::now_utc();
+/// Evaluates `facts` with the setup's rules, profile and waivers: after a run, and after
+/// SIGHUP on the facts already gathered.
+fn judge(
+    setup: &Setup,
+    facts: &Facts,
+    started_at: OffsetDateTime,
+    duration_ms: u64,
+) -> Result<Report, String> {
     let ctx = EvalContext {
         profile: setup.profile,
         waivers: &setup.config.waivers,
         today: started_at.date(),
     };
-    crate::check::build_report(facts, &setup.set, &ctx, started_at, 0)
+    crate::check::build_report(facts, &setup.set, &ctx, started_at, duration_ms)
         .map_err(|e| format!("cannot evaluate: {e}"))
 }
 
@@ -293,9 +292,8 @@ fn sd_notify(states: &[sd_notify::NotifyState<'_>]) {
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
-pub async fn serve(loader: Loader) -> Result<(), String> {
-    let mut setup = loader()?;
+/// Runs the daemon until SIGTERM or SIGINT with `setup`; `loader` rebuilds it on SIGHUP.
+pub async fn serve(mut setup: Setup, loader: Loader) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(setup.settings.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", setup.settings.listen))?;
@@ -346,14 +344,12 @@ pub async fn serve(loader: Loader) -> Result<(), String> {
         intervals: setup.settings.intervals.clone(),
         last: BTreeMap::new(),
     };
-    let mut prev: Option<Facts> = None;
-    let mut ready = false;
     'main: loop {
         let wait = sched.until_next(Instant::now());
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = hup.recv() => {
-                reload(&loader, &mut setup, &mut sched, &shared, prev.as_ref());
+                reload(&loader, &mut setup, &mut sched, &shared);
                 continue 'main;
             }
             _ = term.recv() => break 'main,
@@ -363,8 +359,11 @@ pub async fn serve(loader: Loader) -> Result<(), String> {
         if due.is_empty() {
             continue;
         }
+        // The previous run's facts: what the groups not due now carry over.
+        let latest = shared.latest();
+        let prev = latest.as_deref().map(|l| &l.facts);
         let outcome = tokio::select! {
-            r = run_once(&setup, &due, prev.as_ref()) => r,
+            r = run_once(&setup, &due, prev) => r,
             _ = term.recv() => break 'main,
             _ = int.recv() => break 'main,
         };
@@ -384,14 +383,13 @@ pub async fn serve(loader: Loader) -> Result<(), String> {
                     report.summary.fail,
                     report.summary.error
                 );
-                prev = Some(facts.clone());
+                let first = latest.is_none();
                 let run_id = publish(&shared, facts, report, due.clone());
                 tracing::debug!(run_id, groups = ?due, "run published: {summary}");
                 let status = format!("run {run_id}: {summary}");
-                if ready {
+                if !first {
                     sd_notify(&[sd_notify::NotifyState::Status(&status)]);
                 } else {
-                    ready = true;
                     sd_notify(&[
                         sd_notify::NotifyState::Ready,
                         sd_notify::NotifyState::Status(&status),
@@ -413,13 +411,7 @@ pub async fn serve(loader: Loader) -> Result<(), String> {
 }
 
 /// SIGHUP: load config and rules again; keep the old ones if the new ones are invalid.
-fn reload(
-    loader: &Loader,
-    setup: &mut Setup,
-    sched: &mut Scheduler,
-    shared: &Shared,
-    facts: Option<&Facts>,
-) {
+fn reload(loader: &Loader, setup: &mut Setup, sched: &mut Scheduler, shared: &Shared) {
     sd_notify(&[sd_notify::NotifyState::Reloading]);
     match loader() {
         Ok(new) => {
@@ -438,14 +430,10 @@ fn reload(
             shared.reload_ok.store(true, Ordering::Relaxed);
             tracing::info!("configuration and rules reloaded");
             // Judge the facts we have with the new rules now, rather than at the next run.
-            if let Some(f) = facts {
-                match rejudge(setup, f) {
+            if let Some(latest) = shared.latest() {
+                match judge(setup, &latest.facts, OffsetDateTime::now_utc(), 0) {
                     Ok(report) => {
-                        let groups = shared
-                            .latest()
-                            .map(|l| l.groups.clone())
-                            .unwrap_or_default();
-                        publish(shared, f.clone(), report, groups);
+                        publish(shared, latest.facts.clone(), report, latest.groups.clone());
                     }
                     Err(e) => tracing::error!("{e}"),
                 }

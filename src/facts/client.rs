@@ -369,16 +369,6 @@ fn build_http(opts: &ClientOptions, url: &str) -> Result<(reqwest::Client, Strin
     Ok((http, tls))
 }
 
-fn read_secret_file(path: &std::path::Path, what: &str) -> Result<Secret, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
-    let t = text.trim();
-    if t.is_empty() {
-        return Err(format!("{what} {} is empty", path.display()));
-    }
-    Ok(Secret::new(t))
-}
-
 /// Logs in with the admin user: `POST /v1/users/login` with HTTP basic auth.
 async fn login(
     http: &reqwest::Client,
@@ -472,13 +462,13 @@ pub async fn gather(
         .or_else(|| opts.config.token_file.clone());
     let token = if let Some(path) = token_file {
         api.auth = Some(format!("token file {}", path.display()));
-        match read_secret_file(&path, "token file") {
+        match Secret::from_token_file(&path, "token file") {
             Ok(t) => Some(t),
             Err(e) => return fail(api, e),
         }
     } else if let (Some(user), Some(pw)) = (&opts.config.username, &opts.config.password_file) {
         api.auth = Some(format!("login as {user}"));
-        let pass = match read_secret_file(pw, "password file") {
+        let pass = match Secret::from_token_file(pw, "password file") {
             Ok(p) => p,
             Err(e) => return fail(api, e),
         };

@@ -146,9 +146,13 @@ pub struct GatherOptions {
     pub parts: Parts,
 }
 
-/// Switches for the parts that depend on Docker's answer.
+/// Switches for the slower parts, so the daemon can gather each on its own schedule. The
+/// probes also need the operator's consent (`docker.statx_probe`); a probe switched off here
+/// is absent (statx) or "not measured in this run" (disk).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parts {
+    pub statx_probe: bool,
+    pub disk_probe: bool,
     pub database: bool,
     pub client: bool,
     pub network: bool,
@@ -157,6 +161,8 @@ pub struct Parts {
 impl Default for Parts {
     fn default() -> Self {
         Parts {
+            statx_probe: true,
+            disk_probe: true,
             database: true,
             client: true,
             network: true,
@@ -282,14 +288,21 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
             }
         }
     }
-    let budget = opts.probe.clone();
+    let budget = probe::ProbeBudget {
+        skip: opts.probe.skip || !opts.parts.disk_probe,
+        ..opts.probe.clone()
+    };
+    let docker_opts = docker::DockerOptions {
+        statx_probe: opts.docker.statx_probe && opts.parts.statx_probe,
+        ..opts.docker.clone()
+    };
     // Docker first: the database settings, the network vantage point and the API URL come
     // from the containers it finds. Then those four run side by side.
     let after_docker = async {
         let (docker, peers) = match connected {
             Fact::Available(c) => {
                 progress.started("docker probe and containers");
-                let (facts, peers) = docker::describe(c, &opts.docker, collected_at).await;
+                let (facts, peers) = docker::describe(c, &docker_opts, collected_at).await;
                 progress.finished("docker probe and containers");
                 (Fact::Available(facts), peers)
             }

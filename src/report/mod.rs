@@ -4,7 +4,7 @@
 mod junit;
 mod markdown;
 pub mod prometheus;
-mod table;
+pub mod table;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

@@ -11,13 +11,14 @@ use std::fmt::Write;
 use super::{RenderError, Report, Status};
 
 /// Escapes a label value: backslash, double quote and newline.
-fn label(v: &str) -> String {
+pub fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
 
-fn header(out: &mut String, name: &str, help: &str) -> std::fmt::Result {
+/// Writes a gauge family's HELP and TYPE lines.
+pub fn header(out: &mut String, name: &str, help: &str) -> std::fmt::Result {
     writeln!(out, "# HELP {name} {help}")?;
     writeln!(out, "# TYPE {name} gauge")
 }

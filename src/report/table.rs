@@ -13,20 +13,26 @@ fn color(status: Status) -> Color {
     }
 }
 
-/// Renders the results as a table with a summary, then the remedy of every non-passing rule.
-pub fn render(report: &Report, use_color: bool) -> String {
+/// A table in the house style: UTF-8 borders, wrapped to the terminal, or to 140 columns off a
+/// terminal (pipes, files, CI logs), which reads well in a log viewer instead of one endless
+/// line per row.
+pub fn styled(header: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_style(presets::UTF8_FULL)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(["Status", "Rule", "Observed", "Message"]);
-    if use_color {
-        table.enforce_styling();
-    }
-    // Off a terminal (pipes, files, CI logs) there is no width to fit: wrap at a width that
-    // reads well in a log viewer instead of one endless line per rule.
+        .set_header(header.to_vec());
     if table.width().is_none() {
         table.set_width(140);
+    }
+    table
+}
+
+/// Renders the results as a table with a summary, then the remedy of every non-passing rule.
+pub fn render(report: &Report, use_color: bool) -> String {
+    let mut table = styled(&["Status", "Rule", "Observed", "Message"]);
+    if use_color {
+        table.enforce_styling();
     }
     for r in &report.results {
         let mut status = Cell::new(r.status.as_str().to_uppercase());

@@ -25,6 +25,18 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Reads a token (or a credential treated like one): the file's content without
+    /// surrounding whitespace; an empty file is an error. `what` names it in messages.
+    pub fn from_token_file(path: &Path, what: &str) -> Result<Secret, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+        let t = text.trim();
+        if t.is_empty() {
+            return Err(format!("{what} {} is empty", path.display()));
+        }
+        Ok(Secret::new(t))
+    }
 }
 
 impl fmt::Debug for Secret {
