@@ -174,6 +174,8 @@ pub struct DaemonConfig {
 pub struct RedactionConfig {
     /// Redact phone numbers (default true).
     pub phones: Option<bool>,
+    /// Redact e-mail addresses (default true).
+    pub emails: Option<bool>,
     /// The operator's own literals and patterns.
     #[serde(default)]
     pub rules: Vec<crate::redact::CustomRule>,

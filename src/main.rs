@@ -16,6 +16,7 @@ use wa_preflight::config::{Config, ConfigError};
 use wa_preflight::facts::database::DbFlags;
 use wa_preflight::facts::{self, Facts, GatherOptions, NoProgress, Progress};
 use wa_preflight::output::write_atomic;
+use wa_preflight::redact::PersonalData;
 use wa_preflight::report::{self, Format, exit};
 use wa_preflight::rules::eval::EvalContext;
 use wa_preflight::rules::{LocatedError, Profile, RuleSet};
@@ -61,6 +62,9 @@ enum Command {
         /// Leave phone numbers as they are.
         #[arg(long)]
         no_redact_phones: bool,
+        /// Leave e-mail addresses as they are.
+        #[arg(long)]
+        no_redact_emails: bool,
         #[arg(long, value_name = "FILE", env = "WA_PREFLIGHT_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -213,6 +217,9 @@ struct BundleArgs {
     /// Leave phone numbers as they are (they are redacted by default).
     #[arg(long)]
     no_redact_phones: bool,
+    /// Leave e-mail addresses as they are (they are redacted by default).
+    #[arg(long)]
+    no_redact_emails: bool,
     /// Container logs since: an age back from now (3h, 90m, 2d), an RFC 3339 time or a Unix
     /// time.
     #[arg(long, default_value = "3h", value_name = "WHEN")]
@@ -354,8 +361,15 @@ fn run(cli: Cli) -> Result<i32, Failure> {
             output,
             force,
             no_redact_phones,
+            no_redact_emails,
             config,
-        } => redact(&input, &output, force, !no_redact_phones, config.as_deref()),
+        } => redact(
+            &input,
+            &output,
+            force,
+            (!no_redact_phones, !no_redact_emails),
+            config.as_deref(),
+        ),
         Command::Explain { id, rules } => explain(&id, &rules),
         Command::Daemon(args) => daemon_cli::run_daemon(args),
         Command::History(args) => daemon_cli::run_history(args),
@@ -630,7 +644,10 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
         output: args.output.clone(),
         force: args.force,
         redact: !args.no_redact,
-        phones: !args.no_redact_phones && config.redaction.phones.unwrap_or(true),
+        personal: PersonalData {
+            phones: !args.no_redact_phones && config.redaction.phones.unwrap_or(true),
+            emails: !args.no_redact_emails && config.redaction.emails.unwrap_or(true),
+        },
         window: wa_preflight::bundle::collect::Window {
             since: Some(since),
             until,
@@ -680,16 +697,22 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
     }
 }
 
+/// `preflight redact`; `switches` are the flags' (phones, e-mails), the config can turn
+/// either off too.
 fn redact(
     input: &Path,
     output: &Path,
     force: bool,
-    phones: bool,
+    switches: (bool, bool),
     config: Option<&Path>,
 ) -> Result<i32, Failure> {
     use wa_preflight::bundle::{BundleError, redact_existing};
     let config = Config::load(config, &RuleSet::embedded()?)?;
-    match redact_existing(input, output, force, phones, &config.redaction.rules) {
+    let personal = PersonalData {
+        phones: switches.0 && config.redaction.phones.unwrap_or(true),
+        emails: switches.1 && config.redaction.emails.unwrap_or(true),
+    };
+    match redact_existing(input, output, force, personal, &config.redaction.rules) {
         Ok(counts) => {
             eprintln!(
                 "preflight: wrote {} ({} redactions)",

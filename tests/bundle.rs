@@ -444,10 +444,11 @@ fn the_leak_scan_stops_a_bundle_that_still_holds_a_known_secret() {
     let _g = serial();
     let dir = tempfile::tempdir().unwrap();
     let env_file = db_env(dir.path());
-    // A line over the 1 MiB piece size with the password across the cut: line redaction
-    // cannot see it whole, so only the scan of the finished archive can catch it.
+    // A line longer than redaction reads at once (a 1 MiB block, completed by up to one
+    // 1 MiB line piece) with the password across that 2 MiB boundary: redaction cannot see
+    // it whole, so only the scan of the finished archive can catch it.
     let evil = dir.path().join("evil.log");
-    let mut content = vec![b'A'; (1 << 20) - 5];
+    let mut content = vec![b'A'; (2 << 20) - 5];
     content.extend_from_slice(DB_PASSWORD.as_bytes());
     content.push(b'\n');
     std::fs::write(&evil, &content).unwrap();

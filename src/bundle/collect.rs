@@ -88,10 +88,19 @@ impl Spool {
         if !meta.is_file() {
             return Err(format!("{} is not a regular file", source.display()));
         }
+        let mut reader = std::io::BufReader::new(f);
+        {
+            use std::io::BufRead;
+            let head = reader
+                .fill_buf()
+                .map_err(|e| format!("cannot read {}: {e}", source.display()))?;
+            if let Some(format) = super::compressed::sniff(head) {
+                return self.decompressed(path, producer, source, reader, format, max);
+            }
+        }
         let file = self.next_path();
         let mut out = std::fs::File::create(&file).map_err(|e| e.to_string())?;
         // Keep at most the newest `max` bytes worth reading: skip ahead on large files.
-        let mut reader = std::io::BufReader::new(f);
         if meta.len() > max {
             use std::io::Seek;
             reader
@@ -106,6 +115,69 @@ impl Spool {
             file,
             cut_at_source: (meta.len() > max)
                 .then(|| format!("only the newest {max} of {} bytes were read", meta.len())),
+        })
+    }
+}
+
+impl Spool {
+    /// A compressed host file (`--include /var/log/app.log.gz`), decompressed: redaction and
+    /// the leak scan read text, not gzip. At most 40 × `max` bytes may come out of it (more
+    /// is refused, as a decompression bomb would be); only the newest part is kept while
+    /// reading, as for any large file. Formats other than gzip and zstd are refused.
+    fn decompressed(
+        &self,
+        path: &str,
+        producer: &str,
+        source: &Path,
+        reader: impl std::io::Read,
+        format: super::compressed::Format,
+        max: u64,
+    ) -> Result<Spooled, String> {
+        use std::io::{Read, Write};
+        let shown = source.display();
+        let mut dec = super::compressed::decoder(format, reader)
+            .map_err(|e| format!("{shown}: {e}; not collected"))?;
+        let file = self.next_path();
+        let mut out = std::fs::File::create(&file).map_err(|e| e.to_string())?;
+        let cap = max.saturating_mul(40);
+        let (mut total, mut in_file, mut dropped) = (0u64, 0u64, false);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = match dec.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("cannot decompress {shown}: {e}; not collected")),
+            };
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            if total > cap {
+                return Err(format!(
+                    "{shown} decompresses to more than {cap} bytes; not collected"
+                ));
+            }
+            out.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+            in_file += n as u64;
+            if in_file > max.saturating_mul(2) {
+                out.flush().map_err(|e| e.to_string())?;
+                drop(out);
+                keep_tail(&file, max).map_err(|e| e.to_string())?;
+                out = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&file)
+                    .map_err(|e| e.to_string())?;
+                in_file = max;
+                dropped = true;
+            }
+        }
+        out.flush().map_err(|e| e.to_string())?;
+        Ok(Spooled {
+            path: super::compressed::strip_suffix(path).to_string(),
+            producer: producer.to_string(),
+            file,
+            cut_at_source: dropped
+                .then(|| format!("decompressed to {total} bytes; only the newest part was kept")),
         })
     }
 }

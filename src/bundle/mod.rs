@@ -1,11 +1,13 @@
 //! `preflight bundle`: what an operator attaches to a support ticket.
 //!
-//! Collect (concurrently, each collector under a deadline, failures recorded) → redact, cap
-//! and hash each file while streaming it into a `.tar.gz` written to a temp file → leak-scan
-//! the finished archive for every secret the run knows → rename into place (mode 0600). A
+//! Collect (concurrently, each collector under a deadline, failures recorded) → read every
+//! file once to learn the secrets it reveals → redact, cap and hash each file while streaming
+//! it into a `.tar.gz` written to a temp file → leak-scan the finished archive for every
+//! secret the run knows, in every form redaction replaces → rename into place (mode 0600). A
 //! leak stops the bundle from being written at all.
 
 pub mod collect;
+pub mod compressed;
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
@@ -16,7 +18,7 @@ use flate2::write::GzEncoder;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::redact::Redactor;
+use crate::redact::{LeakScanner, PersonalData, Redactor};
 use collect::{CollectorOutcome, Spooled};
 
 /// How the archive is compressed.
@@ -162,6 +164,7 @@ fn io_err(what: &str) -> impl Fn(std::io::Error) -> BundleError + '_ {
 /// Redacts `src` into a new spool file, then keeps at most `max` bytes of it (the newest part,
 /// from a line start). Returns the file to add, its size, and the truncation if any.
 fn prepare(
+    name: &str,
     src: &Path,
     redactor: Option<&mut Redactor>,
     limits: &Limits,
@@ -172,6 +175,7 @@ fn prepare(
         let mut w = std::io::BufWriter::new(out.as_file_mut());
         match redactor {
             Some(r) => {
+                r.begin_file(name);
                 r.stream(&mut input, &mut w, limits.max_line)?;
                 r.end_of_file();
             }
@@ -271,12 +275,35 @@ pub fn write(
     let mut omitted = Vec::new();
     let mut total: u64 = 0;
     let mut collectors = collectors;
+    // First pass: what a file reveals (a secret-named value, a password after a flag, a URL's
+    // password) is replaced in every file, those before it included. A file that cannot be
+    // read whole now is left out rather than redacted with secrets unlearned.
+    let spooled = match redactor.as_mut() {
+        Some(r) => {
+            let mut readable = Vec::with_capacity(spooled.len());
+            for item in spooled {
+                r.begin_file(&item.path);
+                let learned = std::fs::File::open(&item.file)
+                    .and_then(|f| r.learn(&mut BufReader::new(f), limits.max_line));
+                r.end_of_file();
+                match learned {
+                    Ok(()) => readable.push(item),
+                    Err(e) => collectors.push(CollectorOutcome {
+                        name: format!("write {}", item.path),
+                        status: "failed".into(),
+                        error: Some(e.to_string()),
+                        files: 0,
+                        duration_ms: 0,
+                    }),
+                }
+            }
+            readable
+        }
+        None => spooled,
+    };
     for item in spooled {
-        let before = redactor
-            .as_ref()
-            .map(|r| r.counts().clone())
-            .unwrap_or_default();
-        let prepared = prepare(&item.file, redactor.as_mut(), limits);
+        let before = redactor.as_ref().map(Redactor::counts).unwrap_or_default();
+        let prepared = prepare(&item.path, &item.file, redactor.as_mut(), limits);
         let (mut file, size, truncated) = match prepared {
             Ok((f, size, t)) => (f, size, t),
             Err(e) => {
@@ -302,10 +329,7 @@ pub fn write(
         let path = format!("{top}/{}", item.path);
         tar.append_data(&mut tar_header(size, mtime), &path, file.as_file_mut())
             .map_err(io_err("writing the bundle"))?;
-        let after = redactor
-            .as_ref()
-            .map(|r| r.counts().clone())
-            .unwrap_or_default();
+        let after = redactor.as_ref().map(Redactor::counts).unwrap_or_default();
         let redactions = after
             .iter()
             .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
@@ -335,10 +359,7 @@ pub fn write(
         files,
         omitted,
         collectors,
-        redactions: redactor
-            .as_ref()
-            .map(|r| r.counts().clone())
-            .unwrap_or_default(),
+        redactions: redactor.as_ref().map(Redactor::counts).unwrap_or_default(),
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| BundleError::Io(e.to_string()))?;
     tar.append_data(
@@ -354,11 +375,10 @@ pub fn write(
     file.flush().map_err(io_err("flushing the bundle"))?;
     file.sync_all().map_err(io_err("syncing the bundle"))?;
     if let Some(r) = &redactor {
-        let secrets: Vec<(String, String)> = r
-            .known_secrets()
-            .map(|s| ("known secret".to_string(), s.to_string()))
-            .collect();
-        leak_scan(tmp.path(), &secrets)?;
+        let scanner = r
+            .leak_scanner()
+            .map_err(|e| BundleError::Io(e.to_string()))?;
+        scan_archive(tmp.path(), &scanner)?;
     }
     if force {
         tmp.persist(output).map_err(|e| {
@@ -380,32 +400,32 @@ pub fn write(
     Ok(manifest)
 }
 
-/// Reads a finished `.tar.gz` and fails at the first entry holding any of `secrets`.
+/// Reads a finished bundle and fails at the first entry holding any of `secrets` (kind,
+/// value; shorter than 4 bytes are ignored), as they are or encoded.
 pub fn leak_scan(archive: &Path, secrets: &[(String, String)]) -> Result<(), BundleError> {
-    let needles: Vec<&str> = secrets
+    let secrets: Vec<(String, Vec<u8>)> = secrets
         .iter()
-        .map(|(_, v)| v.as_str())
-        .filter(|v| v.len() >= 4)
+        .filter(|(_, v)| v.len() >= 4)
+        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
         .collect();
-    if needles.is_empty() {
-        return Ok(());
-    }
-    let ac =
-        aho_corasick::AhoCorasick::new(&needles).map_err(|e| BundleError::Io(e.to_string()))?;
+    let scanner = LeakScanner::new(&secrets).map_err(|e| BundleError::Io(e.to_string()))?;
+    scan_archive(archive, &scanner)
+}
+
+/// Fails at the first entry of `archive` in which `scanner` finds a secret.
+fn scan_archive(archive: &Path, scanner: &LeakScanner) -> Result<(), BundleError> {
     let mut tar = open_archive(archive).map_err(io_err("leak scan"))?;
     for entry in tar.entries().map_err(io_err("leak scan"))? {
-        let entry = entry.map_err(io_err("leak scan"))?;
+        let mut entry = entry.map_err(io_err("leak scan"))?;
         let path = entry
             .path()
             .map(|p| p.display().to_string())
             .unwrap_or_default();
-        if let Some(m) = ac.stream_find_iter(entry).next() {
-            let m = m.map_err(io_err("leak scan"))?;
-            let kind = secrets
-                .iter()
-                .find(|(_, v)| v == needles[m.pattern().as_usize()])
-                .map_or("secret".to_string(), |(k, _)| k.clone());
-            return Err(BundleError::Leak { kind, path });
+        if let Some(leak) = scanner.scan(&mut entry).map_err(io_err("leak scan"))? {
+            return Err(BundleError::Leak {
+                kind: format!("{}, {}", leak.kind, leak.form),
+                path,
+            });
         }
     }
     Ok(())
@@ -437,7 +457,12 @@ mod tests {
             max_file: 4096,
             ..Limits::default()
         };
-        let r = Redactor::new(false, &[("password".into(), "hunter2222".into())], &[]).unwrap();
+        let r = Redactor::new(
+            PersonalData::default(),
+            &[("password".into(), "hunter2222".into())],
+            &[],
+        )
+        .unwrap();
         let m = write(&out, false, "top", items, vec![], Some(r), &limits).unwrap();
         let f = &m.files[0];
         assert!(f.size <= 4096 && f.truncated.is_some());
@@ -490,7 +515,8 @@ pub struct Request<'a> {
     pub force: bool,
     /// Redact (on unless the operator said `--no-redact`).
     pub redact: bool,
-    pub phones: bool,
+    /// Personal data redacted besides secrets.
+    pub personal: PersonalData,
     pub window: collect::Window,
     pub limits: Limits,
     /// Extra host files to include (`--include`).
@@ -595,12 +621,13 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
                     if let Some((k, v)) = kv.split_once('=')
                         && crate::redact::is_secret_name(k)
                         && v.len() >= 4
+                        && !matches!(
+                            v.to_ascii_lowercase().as_str(),
+                            "true" | "false" | "yes" | "none" | "null" | "enabled" | "disabled"
+                        )
                     {
-                        let kind = if k.to_ascii_uppercase().contains("PASS") {
-                            "password"
-                        } else {
-                            "secret"
-                        };
+                        let kind =
+                            crate::redact::names::secret_kind(k.as_bytes()).unwrap_or("secret");
                         secrets.push((kind.to_string(), v.to_string()));
                     }
                 }
@@ -609,7 +636,7 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
     }
     let redactor = if req.redact {
         Some(
-            Redactor::new(req.phones, &secrets, &req.custom)
+            Redactor::new(req.personal, &secrets, &req.custom)
                 .map_err(|e| BundleError::Io(e.to_string()))?,
         )
     } else {
@@ -786,21 +813,103 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
     Ok(Created::Written(manifest))
 }
 
-/// Re-redacts an existing bundle (`.tar.gz`) or a single file into `output`.
+/// The most `preflight redact` decompresses from one input: a bundle is 200 MiB by default,
+/// so anything near this is not one (or is a decompression bomb).
+pub const REDACT_INPUT_CAP: u64 = 1 << 30;
+
+/// What `preflight redact` was given.
+enum Input {
+    /// A bundle (`.tar.gz`, `.tar.zst`).
+    Archive(Compression),
+    /// One file, compressed or not.
+    File,
+}
+
+fn sniff_input(path: &Path) -> std::io::Result<Input> {
+    let mut f = std::fs::File::open(path)?;
+    let mut head = [0u8; 8];
+    let n = f.read(&mut head)?;
+    f.seek(SeekFrom::Start(0))?;
+    let format = match compressed::sniff(&head[..n]) {
+        Some(f) => f,
+        None => return Ok(Input::File),
+    };
+    // A tar header says `ustar` at byte 257.
+    let mut first = Vec::with_capacity(512);
+    if let Ok(d) = compressed::decoder(format, f) {
+        d.take(512).read_to_end(&mut first)?;
+    }
+    Ok(match format {
+        compressed::Format::Gzip if first.get(257..262) == Some(b"ustar") => {
+            Input::Archive(Compression::Gzip)
+        }
+        compressed::Format::Zstd if first.get(257..262) == Some(b"ustar") => {
+            Input::Archive(Compression::Zstd)
+        }
+        _ => Input::File,
+    })
+}
+
+/// One file unpacked from the input, decompressed.
+struct Unpacked {
+    path: String,
+    mtime: u64,
+    file: tempfile::NamedTempFile,
+}
+
+/// Copies `reader` into a new temp file, decompressing it when it is compressed; at most
+/// `budget` bytes in all, which is lowered by what was used.
+fn unpack(
+    reader: &mut dyn Read,
+    name: &str,
+    budget: &mut u64,
+) -> Result<(tempfile::NamedTempFile, String), BundleError> {
+    let mut head = Vec::with_capacity(8);
+    reader
+        .take(8)
+        .read_to_end(&mut head)
+        .map_err(io_err(name))?;
+    let mut whole = std::io::Cursor::new(head.clone()).chain(reader);
+    let mut file = tempfile::NamedTempFile::new().map_err(io_err("temp file"))?;
+    let too_big = |e: std::io::Error| BundleError::Io(format!("{name}: {e}; nothing written"));
+    let (n, name) = match compressed::sniff(&head) {
+        Some(format) => {
+            let mut d = compressed::decoder(format, whole).map_err(too_big)?;
+            let n =
+                compressed::copy_capped(&mut d, file.as_file_mut(), *budget).map_err(too_big)?;
+            (n, compressed::strip_suffix(name).to_string())
+        }
+        None => {
+            let n = compressed::copy_capped(&mut whole, file.as_file_mut(), *budget)
+                .map_err(too_big)?;
+            (n, name.to_string())
+        }
+    };
+    *budget -= n;
+    file.as_file_mut()
+        .seek(SeekFrom::Start(0))
+        .map_err(io_err("temp file"))?;
+    Ok((file, name))
+}
+
+/// Re-redacts an existing bundle (`.tar.gz`, `.tar.zst`) or a single file (compressed or not)
+/// into `output`. Every file is read first to learn the secrets the bundle itself reveals
+/// (secret-named env values in inspect files, passwords after flags, …); the output is then
+/// leak-scanned for them, and not written if one is still there. Decompression is capped at
+/// [`REDACT_INPUT_CAP`]. A compressed single file is written decompressed.
 pub fn redact_existing(
     input: &Path,
     output: &Path,
     force: bool,
-    phones: bool,
+    personal: PersonalData,
     custom: &[crate::redact::CustomRule],
 ) -> Result<BTreeMap<String, u64>, BundleError> {
     if output.exists() && !force {
         return Err(BundleError::Exists(output.display().to_string()));
     }
     let mut redactor =
-        Redactor::new(phones, &[], custom).map_err(|e| BundleError::Io(e.to_string()))?;
+        Redactor::new(personal, &[], custom).map_err(|e| BundleError::Io(e.to_string()))?;
     let limits = Limits::default();
-    let bundle = open_archive(input).ok();
     let dir = match output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -809,63 +918,98 @@ pub fn redact_existing(
         .prefix(".wa-preflight-redact-")
         .tempfile_in(&dir)
         .map_err(io_err("temp file"))?;
-    if let Some(mut archive) = bundle {
-        // Keep the input's compression.
-        let mut first = [0u8; 1];
-        let zstd = std::fs::File::open(input)
-            .and_then(|mut f| f.read_exact(&mut first))
-            .is_ok()
-            && first[0] == 0x28;
-        let compression = if zstd {
-            Compression::Zstd
-        } else {
-            Compression::Gzip
-        };
-        let encoder = Encoder::new(tmp.reopen().map_err(io_err("temp file"))?, compression)
-            .map_err(io_err("starting the compression"))?;
-        let mut tar = tar::Builder::new(encoder);
-        for entry in archive.entries().map_err(io_err("reading the bundle"))? {
-            let mut entry = entry.map_err(io_err("reading the bundle"))?;
-            if !entry.header().entry_type().is_file() {
-                continue;
-            }
-            let path = entry.path().map_err(io_err("entry name"))?.into_owned();
-            let mut raw = tempfile::NamedTempFile::new().map_err(io_err("temp file"))?;
-            std::io::copy(&mut entry, raw.as_file_mut()).map_err(io_err("reading an entry"))?;
-            let (mut red, size, _) = prepare(
-                raw.path(),
-                Some(&mut redactor),
-                &Limits {
-                    max_file: u64::MAX,
-                    ..limits.clone()
-                },
-            )
-            .map_err(io_err("redacting"))?;
-            tar.append_data(
-                &mut tar_header(size, entry.header().mtime().unwrap_or(0)),
-                &path,
-                red.as_file_mut(),
-            )
-            .map_err(io_err("writing"))?;
-        }
-        tar.into_inner()
-            .and_then(Encoder::finish)
-            .map_err(io_err("finishing"))?;
-    } else {
-        let mut input_r = BufReader::new(std::fs::File::open(input).map_err(io_err("input"))?);
-        let mut w = std::io::BufWriter::new(tmp.reopen().map_err(io_err("temp file"))?);
-        redactor
-            .stream(&mut input_r, &mut w, limits.max_line)
-            .map_err(io_err("redacting"))?;
-        w.flush().map_err(io_err("writing"))?;
-    }
     {
         use std::os::unix::fs::PermissionsExt;
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(io_err("mode"))?;
     }
+    let mut budget = REDACT_INPUT_CAP;
+    let kind = sniff_input(input).map_err(io_err("input"))?;
+    let files: Vec<Unpacked> = match kind {
+        Input::Archive(_) => {
+            let mut archive = open_archive(input).map_err(io_err("reading the bundle"))?;
+            let mut files = Vec::new();
+            for entry in archive.entries().map_err(io_err("reading the bundle"))? {
+                let mut entry = entry.map_err(io_err("reading the bundle"))?;
+                if !entry.header().entry_type().is_file() {
+                    continue;
+                }
+                let path = entry
+                    .path()
+                    .map_err(io_err("entry name"))?
+                    .display()
+                    .to_string();
+                let mtime = entry.header().mtime().unwrap_or(0);
+                let (file, path) = unpack(&mut entry, &path, &mut budget)?;
+                files.push(Unpacked { path, mtime, file });
+            }
+            files
+        }
+        Input::File => {
+            let mut f = std::fs::File::open(input).map_err(io_err("input"))?;
+            let name = input.display().to_string();
+            let (file, path) = unpack(&mut f, &name, &mut budget)?;
+            vec![Unpacked {
+                path,
+                mtime: 0,
+                file,
+            }]
+        }
+    };
+    for u in &files {
+        redactor.begin_file(&u.path);
+        let f = u.file.reopen().map_err(io_err("temp file"))?;
+        redactor
+            .learn(&mut BufReader::new(f), limits.max_line)
+            .map_err(io_err("reading"))?;
+        redactor.end_of_file();
+    }
+    let unlimited = Limits {
+        max_file: u64::MAX,
+        ..limits.clone()
+    };
+    match kind {
+        Input::Archive(compression) => {
+            let encoder = Encoder::new(tmp.reopen().map_err(io_err("temp file"))?, compression)
+                .map_err(io_err("starting the compression"))?;
+            let mut tar = tar::Builder::new(encoder);
+            for u in &files {
+                let (mut red, size, _) =
+                    prepare(&u.path, u.file.path(), Some(&mut redactor), &unlimited)
+                        .map_err(io_err("redacting"))?;
+                tar.append_data(&mut tar_header(size, u.mtime), &u.path, red.as_file_mut())
+                    .map_err(io_err("writing"))?;
+            }
+            tar.into_inner()
+                .and_then(Encoder::finish)
+                .map_err(io_err("finishing"))?;
+        }
+        Input::File => {
+            let u = &files[0];
+            let (mut red, _, _) = prepare(&u.path, u.file.path(), Some(&mut redactor), &unlimited)
+                .map_err(io_err("redacting"))?;
+            let mut w = tmp.reopen().map_err(io_err("temp file"))?;
+            std::io::copy(red.as_file_mut(), &mut w).map_err(io_err("writing"))?;
+            w.flush().map_err(io_err("writing"))?;
+        }
+    }
+    let scanner = redactor
+        .leak_scanner()
+        .map_err(|e| BundleError::Io(e.to_string()))?;
+    match kind {
+        Input::Archive(_) => scan_archive(tmp.path(), &scanner)?,
+        Input::File => {
+            let mut f = std::fs::File::open(tmp.path()).map_err(io_err("leak scan"))?;
+            if let Some(leak) = scanner.scan(&mut f).map_err(io_err("leak scan"))? {
+                return Err(BundleError::Leak {
+                    kind: format!("{}, {}", leak.kind, leak.form),
+                    path: output.display().to_string(),
+                });
+            }
+        }
+    }
     tmp.persist(output)
         .map_err(|e| BundleError::Io(format!("cannot write {}: {}", output.display(), e.error)))?;
-    Ok(redactor.counts().clone())
+    Ok(redactor.counts())
 }

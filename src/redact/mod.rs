@@ -1,22 +1,41 @@
 //! Redaction: secrets out of everything a support bundle holds.
 //!
 //! Works on bytes, line by line (logs are not always UTF-8), with:
-//! - patterns: values of secret-looking keys (`WA_DB_PASSWORD=…`, `"token": "…"`), passwords
-//!   in URLs, Authorization/Bearer values, JWTs, PEM private keys, and (by default) phone
-//!   numbers in WhatsApp form (`+` MSISDNs, WA IDs);
-//! - literals: every secret value the run knows (the database password, each container's
-//!   secret-named env values), matched anywhere, with Aho-Corasick;
+//! - patterns ([`scan`]): values of secret-looking names in any case style and syntax (env,
+//!   ini, YAML, JSON, Python repr, JSON inside JSON, flags, SQL, netrc, `.pgpass`),
+//!   passwords in URLs and command lines, Authorization/Bearer values, cookies, JWTs, private
+//!   keys (PEM, PGP, and bare DER bodies), AWS access key ids, and by default personal data:
+//!   phone numbers however they are written, WA IDs and e-mail addresses;
+//! - known secrets ([`known`]): every secret value the run knows (the database password,
+//!   each container's secret-named env values) and every value a pattern revealed, matched
+//!   anywhere, as they are or percent-encoded, JSON-escaped or inside base64;
 //! - the operator's own literals and patterns from the config.
+//!
+//! Whole files are judged twice where that matters ([`Redactor::learn`] then
+//! [`Redactor::stream`]), so a value revealed in one file is replaced in every file.
+//!
+//! Speed: one case-sensitive automaton over each 1 MiB block finds every trigger word at
+//! once (plus `memchr` for `+`, `@`, `%`, `\`); a block without any is copied untouched, and
+//! only lines holding a trigger are parsed, at their triggers.
 //!
 //! The same secret always becomes the same placeholder (`<redacted:password:1>`), so support
 //! can still see that two places hold the same value; the mapping stays in memory.
 
-use std::collections::{BTreeMap, HashMap};
+mod known;
+pub(crate) mod names;
+mod scan;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
 use std::io::{self, BufRead, Write};
 
-use aho_corasick::AhoCorasick;
-use regex::bytes::{Captures, Regex};
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex::bytes::{Regex, RegexSet};
 use serde::Deserialize;
+
+pub use known::{Leak, LeakScanner};
+pub use names::is_secret_name;
+use scan::{Rule, Span, State, Trigger};
 
 /// An operator-defined rule from the config (`redaction:`).
 #[derive(Debug, Clone, Deserialize)]
@@ -29,138 +48,22 @@ pub struct CustomRule {
     pub regex: Option<String>,
 }
 
-/// Key names whose values are secrets.
-const SECRET_KEY: &str = r"(?:[A-Za-z0-9_.-]*(?:PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|API_?KEY|PRIVATE_?KEY|CRYPTO_KEY|AUTH)[A-Za-z0-9_.-]*|password|passwd|secret|token|credential|api_?key|private_?key|auth[A-Za-z_]*|[A-Za-z0-9_.-]*_(?:password|secret|token|key))";
-
-/// Whether an env var or config key name looks secret (`WA_DB_PASSWORD`, `WA_SECRET`,
-/// `MYSQL_ROOT_PASSWORD`, `api_key`): the same definition the redaction patterns use.
-pub fn is_secret_name(name: &str) -> bool {
-    static RE: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
-        // A constant pattern; a failure is a bug the tests catch.
-        Regex::new(&format!("^(?-u)(?:{SECRET_KEY})$")).expect("secret-name pattern")
-    });
-    RE.is_match(name.to_ascii_uppercase().as_bytes())
+/// Which personal data is redacted besides secrets (both by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersonalData {
+    /// Phone numbers and WA IDs (`--no-redact-phones`, `redaction.phones`).
+    pub phones: bool,
+    /// E-mail addresses (`--no-redact-emails`, `redaction.emails`).
+    pub emails: bool,
 }
 
-struct PatternRule {
-    name: &'static str,
-    kind: &'static str,
-    re: Regex,
-    /// The capture group holding the secret (0: the whole match).
-    group: usize,
-    /// Words (case-insensitive) without which the pattern cannot match: a line holding none
-    /// of them skips the regex. Most log lines hold none of any rule's.
-    triggers: &'static [&'static str],
-}
-
-const KEY_TRIGGERS: &[&str] = &["pass", "secret", "token", "credential", "key", "auth"];
-
-fn builtin_patterns(phones: bool) -> Vec<PatternRule> {
-    type Spec = (
-        &'static str,
-        &'static str,
-        &'static str,
-        usize,
-        &'static [&'static str],
-    );
-    let mut rules: Vec<Spec> = vec![
-        // A PEM private key on one line (JSON strings with \n escapes).
-        (
-            "pem-private-key",
-            "key",
-            r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----",
-            0,
-            &["private key-----"],
-        ),
-        (
-            "jwt",
-            "jwt",
-            r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}",
-            0,
-            &["eyj"],
-        ),
-        (
-            "authorization-header",
-            "token",
-            r"(?i)\b(?:authorization|proxy-authorization)\s*[:=]\s*(?:bearer|basic|token)?\s*([A-Za-z0-9._~+/=-]{6,})",
-            1,
-            &["authorization"],
-        ),
-        (
-            "bearer-token",
-            "token",
-            r"(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{8,})",
-            1,
-            &["bearer"],
-        ),
-        (
-            "url-password",
-            "password",
-            r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/\s@]+:([^@\s/]+)@",
-            1,
-            &["://"],
-        ),
-        // "key": "value" (JSON, docker inspect).
-        (
-            "secret-json-field",
-            "secret",
-            r#""(?:SECRET_KEY)"\s*:\s*"((?:[^"\\]|\\.)*)""#,
-            1,
-            KEY_TRIGGERS,
-        ),
-        // KEY=value and key: value (env files, inspect's Env array, config files, logs).
-        (
-            "secret-assignment",
-            "secret",
-            r#"\b(?:SECRET_KEY)\s*[=:]\s*("[^"]*"|'[^']*'|[^\s,;&"'}\]]+)"#,
-            1,
-            KEY_TRIGGERS,
-        ),
-    ];
-    if phones {
-        rules.push((
-            "wa-id",
-            "phone",
-            r"\b(\d{10,15})(?:@s\.whatsapp\.net|@c\.us)\b",
-            1,
-            &["@s.whatsapp.net", "@c.us"],
-        ));
-        rules.push((
-            "wa-id-field",
-            "phone",
-            r#""(?:wa_id|recipient_id|from|to|debug_info|phone_number)"\s*:\s*"\+?(\d{8,15})""#,
-            1,
-            &[
-                "\"wa_id\"",
-                "\"recipient_id\"",
-                "\"from\"",
-                "\"to\"",
-                "\"debug_info\"",
-                "\"phone_number\"",
-            ],
-        ));
-        rules.push((
-            "msisdn",
-            "phone",
-            r"(?:^|[^\w+])(\+[1-9]\d{7,14})\b",
-            1,
-            &["+"],
-        ));
+impl Default for PersonalData {
+    fn default() -> Self {
+        PersonalData {
+            phones: true,
+            emails: true,
+        }
     }
-    rules
-        .into_iter()
-        .map(|(name, kind, re, group, triggers)| PatternRule {
-            name,
-            kind,
-            // ASCII classes and word boundaries (`(?-u)`): logs are bytes, and Unicode `\b`
-            // would keep the regex engine off its fast DFA path. Built-in patterns are
-            // constants; a failure here is a bug the tests catch.
-            re: Regex::new(&format!("(?-u){}", re.replace("SECRET_KEY", SECRET_KEY)))
-                .expect("built-in redaction pattern"),
-            group,
-            triggers,
-        })
-        .collect()
 }
 
 /// Why a redactor could not be built.
@@ -170,38 +73,93 @@ pub enum RedactError {
     Rule { name: String, why: String },
 }
 
+/// A value to replace wherever it appears.
+struct Secret {
+    kind: String,
+    value: Vec<u8>,
+}
+
+/// FNV-1a: the maps below are looked up once per secret found, with short keys; SipHash's
+/// protection against chosen collisions buys nothing for a tool reading its own host's logs.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+pub(crate) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+type FastSet<K> = HashSet<K, std::hash::BuildHasherDefault<Fnv>>;
+
+/// Revealed values shorter than this are replaced where they were found but not looked for
+/// elsewhere: too likely to be ordinary text.
+const MIN_LEARNED: usize = 6;
+
 /// The redaction engine for one run.
 pub struct Redactor {
-    patterns: Vec<PatternRule>,
-    /// All patterns' trigger words; match `i` belongs to pattern `trigger_owner[i]`.
+    scanner: scan::Scanner,
     triggers: AhoCorasick,
-    trigger_owner: Vec<usize>,
+    trigger_of: Vec<Trigger>,
+    personal: PersonalData,
     custom: Vec<(String, Regex, usize)>,
-    literals: Vec<(String, String)>,
-    literal_matcher: Option<AhoCorasick>,
-    tokens: HashMap<(String, Vec<u8>), usize>,
-    next_token: HashMap<String, usize>,
-    counts: BTreeMap<String, u64>,
-    in_pem: bool,
+    custom_set: Option<RegexSet>,
+    secrets: Vec<Secret>,
+    seen: FastSet<Vec<u8>>,
+    needles: Option<known::Needles>,
+    /// Secrets were added since `needles` was built.
+    dirty: bool,
+    views: known::Views,
+    /// Secret → (kind, number) of its placeholder.
+    tokens: FastMap<Vec<u8>, (String, u32)>,
+    next_token: HashMap<String, u32>,
+    counts: FastMap<String, u64>,
+    state: Option<State>,
+    /// The current file is a `.pgpass`.
+    pgpass: bool,
+    hits: Vec<(usize, Trigger)>,
+    line_hits: Vec<(usize, Trigger)>,
+    spans: Vec<Span>,
+    /// Known secrets as they are in the current block, sorted by start.
+    block_found: Vec<known::Found>,
+    /// The first of `block_found` not before the current line.
+    found_cursor: usize,
+    found: Vec<known::Found>,
+    line_out: Vec<u8>,
+    rule_name: String,
 }
 
 impl Redactor {
-    /// A redactor with the built-in patterns, `known` secrets (kind, value) and the
-    /// operator's `custom` rules.
+    /// A redactor with the built-in patterns, `known` secrets (kind, value; shorter than 4
+    /// bytes are ignored) and the operator's `custom` rules.
     pub fn new(
-        phones: bool,
+        personal: PersonalData,
         known: &[(String, String)],
         custom: &[CustomRule],
     ) -> Result<Redactor, RedactError> {
-        let mut literals: Vec<(String, String)> = known
+        let mut secrets: Vec<(String, Vec<u8>)> = known
             .iter()
             .filter(|(_, v)| v.len() >= 4)
-            .cloned()
+            .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
             .collect();
         let mut custom_patterns = Vec::new();
         for rule in custom {
             match (&rule.literal, &rule.regex) {
-                (Some(l), None) if !l.is_empty() => literals.push((rule.name.clone(), l.clone())),
+                (Some(l), None) if !l.is_empty() => {
+                    secrets.push((rule.name.clone(), l.clone().into_bytes()))
+                }
                 (None, Some(r)) => {
                     let re = Regex::new(r).map_err(|e| RedactError::Rule {
                         name: rule.name.clone(),
@@ -218,190 +176,177 @@ impl Redactor {
                 }
             }
         }
-        // Longest first, so a secret that contains another is hidden whole.
-        literals.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
-        literals.dedup_by(|a, b| a.1 == b.1);
-        let literal_matcher = if literals.is_empty() {
+        let custom_set = if custom_patterns.is_empty() {
             None
         } else {
             Some(
-                AhoCorasick::builder()
-                    .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-                    .build(literals.iter().map(|(_, v)| v.as_bytes()))
-                    .map_err(|e| RedactError::Rule {
-                        name: "known secrets".into(),
+                RegexSet::new(custom_patterns.iter().map(|(_, re, _)| re.as_str())).map_err(
+                    |e| RedactError::Rule {
+                        name: "custom rules".into(),
                         why: e.to_string(),
-                    })?,
+                    },
+                )?,
             )
         };
-        let patterns = builtin_patterns(phones);
-        let mut words = Vec::new();
-        let mut trigger_owner = Vec::new();
-        for (i, p) in patterns.iter().enumerate() {
-            for w in p.triggers {
-                words.push(*w);
-                trigger_owner.push(i);
-            }
-        }
+        let table = scan::triggers();
         let triggers = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(&words)
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(table.iter().map(|(w, _)| w))
             .map_err(|e| RedactError::Rule {
                 name: "triggers".into(),
                 why: e.to_string(),
             })?;
-        Ok(Redactor {
+        let mut r = Redactor {
+            scanner: scan::Scanner::new(personal.phones, personal.emails),
             triggers,
-            trigger_owner,
-            patterns,
+            trigger_of: table.into_iter().map(|(_, t)| t).collect(),
+            personal,
             custom: custom_patterns,
-            literals,
-            literal_matcher,
-            tokens: HashMap::new(),
+            custom_set,
+            secrets: Vec::new(),
+            seen: FastSet::default(),
+            needles: None,
+            dirty: false,
+            views: known::Views::default(),
+            tokens: FastMap::default(),
             next_token: HashMap::new(),
-            counts: BTreeMap::new(),
-            in_pem: false,
-        })
+            counts: FastMap::default(),
+            state: None,
+            pgpass: false,
+            hits: Vec::new(),
+            line_hits: Vec::new(),
+            spans: Vec::new(),
+            block_found: Vec::new(),
+            found_cursor: 0,
+            found: Vec::new(),
+            line_out: Vec::new(),
+            rule_name: String::new(),
+        };
+        // Longest first, so a secret that contains another is hidden whole.
+        secrets.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+        for (kind, value) in secrets {
+            r.add_secret(kind, value);
+        }
+        r.refresh()?;
+        Ok(r)
+    }
+
+    fn add_secret(&mut self, kind: String, value: Vec<u8>) {
+        if self.seen.insert(value.clone()) {
+            self.secrets.push(Secret { kind, value });
+            self.dirty = true;
+        }
+    }
+
+    /// Remembers a value a pattern revealed, unless it reads like ordinary text.
+    fn remember(&mut self, kind: &str, value: &[u8]) {
+        if learnable(value) && !self.seen.contains(value) {
+            self.add_secret(kind.to_string(), value.to_vec());
+        }
+    }
+
+    /// Rebuilds the known-secret automaton after secrets were added.
+    fn refresh(&mut self) -> Result<(), RedactError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let values: Vec<&[u8]> = self.secrets.iter().map(|s| s.value.as_slice()).collect();
+        self.needles = known::Needles::new(&values).map_err(|e| RedactError::Rule {
+            name: "known secrets".into(),
+            why: e.to_string(),
+        })?;
+        self.dirty = false;
+        Ok(())
     }
 
     /// The names of the rules in force, as the manifest counts them.
     pub fn rule_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.patterns.iter().map(|p| p.name.to_string()).collect();
+        let mut names: Vec<String> = scan::RULES.iter().map(|r| r.to_string()).collect();
+        if self.personal.phones {
+            names.extend(scan::PHONE_RULES.iter().map(|r| r.to_string()));
+        }
+        if self.personal.emails {
+            names.extend(scan::EMAIL_RULES.iter().map(|r| r.to_string()));
+        }
         names.extend(self.custom.iter().map(|(n, _, _)| n.clone()));
-        if !self.literals.is_empty() {
-            names.push(format!("known literals ({})", self.literals.len()));
+        if !self.secrets.is_empty() {
+            names.push(format!("known literals ({})", self.secrets.len()));
         }
         names
     }
 
-    /// The secrets the leak scan must not find.
-    pub fn known_secrets(&self) -> impl Iterator<Item = &str> {
-        self.literals.iter().map(|(_, v)| v.as_str())
+    /// The secrets the leak scan must not find: those given and those learned so far.
+    pub fn known_secrets(&self) -> impl Iterator<Item = &[u8]> {
+        self.secrets.iter().map(|s| s.value.as_slice())
     }
 
-    fn token(&mut self, kind: &str, secret: &[u8], rule: &str) -> Vec<u8> {
-        *self.counts.entry(rule.to_string()).or_insert(0) += 1;
-        let key = (kind.to_string(), secret.to_vec());
-        let n = match self.tokens.get(&key) {
-            Some(n) => *n,
-            None => {
-                let next = self.next_token.entry(kind.to_string()).or_insert(0);
-                *next += 1;
-                self.tokens.insert(key, *next);
-                *next
-            }
-        };
-        format!("<redacted:{kind}:{n}>").into_bytes()
+    /// A leak scanner for every secret known so far, in every form this redactor replaces.
+    pub fn leak_scanner(&self) -> Result<LeakScanner, RedactError> {
+        let secrets: Vec<(String, Vec<u8>)> = self
+            .secrets
+            .iter()
+            .map(|s| (s.kind.clone(), s.value.clone()))
+            .collect();
+        LeakScanner::new(&secrets).map_err(|e| RedactError::Rule {
+            name: "leak scan".into(),
+            why: e.to_string(),
+        })
     }
 
-    /// Redacts one line (without its newline).
-    pub fn line(&mut self, input: &[u8]) -> Vec<u8> {
-        // A multi-line PEM private key: everything from BEGIN to END becomes one token.
-        let pem = contains(input, b"PRIVATE KEY-----");
-        let begin = pem && contains(input, b"-----BEGIN ");
-        let end = pem && contains(input, b"-----END ");
-        if self.in_pem {
-            if end {
-                self.in_pem = false;
-            }
-            return Vec::new();
-        }
-        if begin && !end {
-            self.in_pem = true;
-            return self.token("key", b"pem", "pem-private-key");
-        }
-        let mut out = input.to_vec();
-        if let Some(ac) = self.literal_matcher.clone() {
-            let mut replaced = Vec::with_capacity(out.len());
-            let mut last = 0;
-            for m in ac.find_iter(&out) {
-                replaced.extend_from_slice(&out[last..m.start()]);
-                let (kind, value) = self.literals[m.pattern().as_usize()].clone();
-                let tok = self.token(&kind, value.as_bytes(), &format!("known-{kind}"));
-                replaced.extend_from_slice(&tok);
-                last = m.end();
-            }
-            if last > 0 {
-                replaced.extend_from_slice(&out[last..]);
-                out = replaced;
-            }
-        }
-        let mut wanted = vec![false; self.patterns.len()];
-        for m in self.triggers.find_overlapping_iter(&out) {
-            wanted[self.trigger_owner[m.pattern().as_usize()]] = true;
-        }
-        // Taken out and put back rather than cloned: a cloned Regex starts with a cold cache,
-        // which made every line rebuild its automata (4 MB/s instead of hundreds).
-        let patterns = std::mem::take(&mut self.patterns);
-        for (p, want) in patterns.iter().zip(wanted) {
-            if want {
-                out = self.replace(&p.re, p.group, p.kind, p.name, &out);
-            }
-        }
-        self.patterns = patterns;
-        let custom = std::mem::take(&mut self.custom);
-        for (name, re, group) in &custom {
-            out = self.replace(re, *group, name, name, &out);
-        }
-        self.custom = custom;
-        out
+    /// Starts a file: forgets multi-line state and takes hints from its name (a `.pgpass`
+    /// has no names to find, only fields).
+    pub fn begin_file(&mut self, name: &str) {
+        self.end_of_file();
+        let base = name.rsplit(['/', '_']).next().unwrap_or(name);
+        self.pgpass = base.ends_with("pgpass") || base == "pgpass.conf";
     }
 
-    fn replace(
-        &mut self,
-        re: &Regex,
-        group: usize,
-        kind: &str,
-        rule: &str,
-        input: &[u8],
-    ) -> Vec<u8> {
-        if !re.is_match(input) {
-            return input.to_vec();
-        }
-        let mut out = Vec::with_capacity(input.len());
-        let mut last = 0;
-        let caps: Vec<Captures<'_>> = re.captures_iter(input).collect();
-        for c in caps {
-            let Some(m) = c.get(group) else { continue };
-            let whole = c.get(0).map_or(m.start(), |w| w.start());
-            // An already redacted value, or a match inside a placeholder
-            // (`<redacted:password:1>` reads like `password: 1>`), is left as it is.
-            if m.as_bytes().starts_with(b"<redacted:")
-                || m.as_bytes().starts_with(b"\"<redacted:")
-                || input[..whole].ends_with(b"<redacted:")
-                || m.start() < last
-            {
-                continue;
-            }
-            out.extend_from_slice(&input[last..m.start()]);
-            let tok = self.token(kind, m.as_bytes(), rule);
-            out.extend_from_slice(&tok);
-            last = m.end();
-        }
-        out.extend_from_slice(&input[last..]);
-        out
+    /// Forgets the state of a multi-line block (between files).
+    pub fn end_of_file(&mut self) {
+        self.state = None;
+        self.pgpass = false;
     }
 
-    /// Whether `bytes` holds anything any rule could act on.
-    fn has_candidates(&self, bytes: &[u8]) -> bool {
-        self.in_pem
-            || self.triggers.is_match(bytes)
-            || self
-                .literal_matcher
-                .as_ref()
-                .is_some_and(|ac| ac.is_match(bytes))
-            || self.custom.iter().any(|(_, re, _)| re.is_match(bytes))
-            || contains(bytes, b"PRIVATE KEY-----")
+    /// How many values each rule replaced so far.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.counts.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// First pass over a file: remembers every secret value its patterns reveal (a
+    /// secret-named env value, a password after a flag, a URL's password), so that the
+    /// second pass ([`Redactor::stream`]) replaces them wherever they appear, in every file.
+    /// Writes and counts nothing.
+    pub fn learn(&mut self, input: &mut dyn BufRead, max_line: usize) -> io::Result<()> {
+        self.run(input, None, max_line)?;
+        self.state = None;
+        Ok(())
     }
 
     /// Copies `input` to `output` redacted. Works in blocks of about 1 MiB ending at a line
-    /// end: a block with no candidate anywhere is copied as it is (the common case, at memory
-    /// speed); otherwise its lines are judged one by one. Lines longer than `max_line` are
-    /// processed in pieces of that size. Returns the bytes written.
+    /// end: a block with no trigger anywhere is copied as it is (the common case, at memory
+    /// speed); otherwise only its lines holding one are parsed. Lines longer than `max_line`
+    /// are processed in pieces of that size. Returns the bytes written.
     pub fn stream(
         &mut self,
         input: &mut dyn BufRead,
         output: &mut dyn Write,
+        max_line: usize,
+    ) -> io::Result<u64> {
+        self.run(input, Some(output), max_line)
+    }
+
+    /// Redacts one line (without its newline).
+    pub fn line(&mut self, input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(input.len());
+        // Writing to a Vec cannot fail.
+        let _ = self.block(input, usize::MAX, Some(&mut out));
+        out
+    }
+
+    fn run(
+        &mut self,
+        input: &mut dyn BufRead,
+        mut output: Option<&mut dyn Write>,
         max_line: usize,
     ) -> io::Result<u64> {
         const BLOCK: usize = 1 << 20;
@@ -419,48 +364,377 @@ impl Redactor {
             if block.is_empty() {
                 break;
             }
-            if !self.has_candidates(&block) {
-                output.write_all(&block)?;
-                written += block.len() as u64;
-                continue;
-            }
-            for piece in block.split_inclusive(|b| *b == b'\n') {
-                for chunk in piece.chunks(max_line.max(1)) {
-                    let (body, newline) = match chunk.last() {
-                        Some(b'\n') => (&chunk[..chunk.len() - 1], true),
-                        _ => (chunk, false),
-                    };
-                    if self.has_candidates(body) {
-                        let red = self.line(body);
-                        output.write_all(&red)?;
-                        written += red.len() as u64;
-                    } else {
-                        output.write_all(body)?;
-                        written += body.len() as u64;
-                    }
-                    if newline {
-                        output.write_all(b"\n")?;
-                        written += 1;
-                    }
-                }
-            }
+            written += match output {
+                Some(ref mut w) => self.block(&block, max_line, Some(&mut **w))?,
+                None => self.block(&block, max_line, None)?,
+            };
         }
         Ok(written)
     }
 
-    /// How many values each rule replaced so far.
-    pub fn counts(&self) -> &BTreeMap<String, u64> {
-        &self.counts
+    /// Redacts (or, without `out`, learns from) one block of whole lines.
+    fn block(
+        &mut self,
+        block: &[u8],
+        max_line: usize,
+        mut out: Option<&mut dyn Write>,
+    ) -> io::Result<u64> {
+        let learning = out.is_none();
+        if !learning {
+            self.refresh().map_err(io::Error::other)?;
+        }
+        self.collect_hits(block, learning);
+        let all = self.pgpass
+            || (!learning && self.custom_set.as_ref().is_some_and(|s| s.is_match(block)));
+        let mut written = 0u64;
+        if self.hits.is_empty() && self.state.is_none() && !all {
+            emit(&mut out, block, &mut written)?;
+            return Ok(written);
+        }
+        let hits = std::mem::take(&mut self.hits);
+        let mut pos = 0;
+        let mut h = 0;
+        while pos < block.len() {
+            while h < hits.len() && hits[h].0 < pos {
+                h += 1;
+            }
+            let ls = if self.state.is_some() || all {
+                pos
+            } else {
+                match hits.get(h) {
+                    Some(&(at, _)) => {
+                        memchr::memrchr(b'\n', &block[pos..at]).map_or(pos, |i| pos + i + 1)
+                    }
+                    None => break,
+                }
+            };
+            emit(&mut out, &block[pos..ls], &mut written)?;
+            let le = memchr::memchr(b'\n', &block[ls..]).map_or(block.len(), |i| ls + i);
+            // Lines come in order: cursors, not searches, find their hits.
+            let mut he = h;
+            while he < hits.len() && hits[he].0 < le {
+                he += 1;
+            }
+            let mut ps = ls;
+            loop {
+                let mut pe = ps.saturating_add(max_line.max(1)).min(le);
+                // A known secret across the cut moves the cut past it.
+                if let Some(f) = self.block_found[self.found_cursor..]
+                    .iter()
+                    .take_while(|f| f.start < pe)
+                    .find(|f| f.end > pe)
+                {
+                    pe = f.end.min(le);
+                }
+                self.piece(&block[ps..pe], ps, &hits[h..he], &mut out, &mut written)?;
+                if pe >= le {
+                    break;
+                }
+                ps = pe;
+            }
+            h = he;
+            pos = le;
+            if pos < block.len() {
+                emit(&mut out, b"\n", &mut written)?;
+                pos += 1;
+            }
+        }
+        emit(&mut out, &block[pos..], &mut written)?;
+        self.hits = hits;
+        Ok(written)
     }
 
-    /// Forgets the state of a multi-line block (between files).
-    pub fn end_of_file(&mut self) {
-        self.in_pem = false;
+    /// Every trigger in `block`, sorted by position.
+    fn collect_hits(&mut self, block: &[u8], learning: bool) {
+        self.hits.clear();
+        self.block_found.clear();
+        self.found_cursor = 0;
+        for m in self.triggers.find_iter(block) {
+            self.hits
+                .push((m.start(), self.trigger_of[m.pattern().as_usize()]));
+        }
+        if learning {
+            // Only patterns reveal secrets; personal data and known values teach nothing.
+            return;
+        }
+        let before = self.hits.len();
+        if self.personal.phones {
+            self.hits
+                .extend(memchr::memchr_iter(b'+', block).map(|i| (i, Trigger::Plus)));
+        }
+        if self.personal.phones || self.personal.emails {
+            self.hits
+                .extend(memchr::memchr_iter(b'@', block).map(|i| (i, Trigger::At)));
+        }
+        if let Some(n) = &self.needles {
+            n.find_raw(block, &mut self.block_found);
+            self.hits
+                .extend(self.block_found.iter().map(|f| (f.start, Trigger::Known)));
+            for &b in n.view_bytes() {
+                self.hits
+                    .extend(memchr::memchr_iter(b, block).map(|i| (i, Trigger::Known)));
+            }
+        }
+        if self.hits.len() > before {
+            // A few sorted runs one after another: the stable sort merges them in linear time.
+            self.hits.sort_by_key(|h| h.0);
+        }
+    }
+
+    /// One line (or piece of a long line) at `base` in its block, with the block's `hits`
+    /// on its line.
+    fn piece(
+        &mut self,
+        text: &[u8],
+        base: usize,
+        hits: &[(usize, Trigger)],
+        out: &mut Option<&mut dyn Write>,
+        written: &mut u64,
+    ) -> io::Result<()> {
+        let learning = out.is_none();
+        let mut spans = std::mem::take(&mut self.spans);
+        spans.clear();
+        let mut taken = false;
+        if let Some(state) = self.state {
+            let (t, next) = scan::state_line(state, text, &mut spans);
+            taken = t;
+            self.state = next;
+        }
+        if !taken {
+            self.line_hits.clear();
+            self.line_hits.extend(
+                hits.iter()
+                    .filter(|(at, _)| *at >= base && *at < base + text.len())
+                    .map(|(at, t)| (at - base, *t)),
+            );
+            if let Some(next) = self.scanner.spans(text, &self.line_hits, &mut spans) {
+                self.state = Some(next);
+            }
+            if self.pgpass {
+                scan::pgpass(text, &mut spans);
+            }
+        }
+        for s in &spans {
+            if s.learn {
+                let kind = match s.rule {
+                    Rule::Pattern(_, k) | Rule::Learn(k) => k,
+                    _ => continue,
+                };
+                let value = s.secret.as_deref().unwrap_or(&text[s.start..s.end]);
+                self.remember(kind, value);
+            }
+        }
+        if learning {
+            self.spans = spans;
+            return Ok(());
+        }
+        if let Some(n) = &self.needles {
+            self.found.clear();
+            let end = base + text.len();
+            let mut lo = self.found_cursor;
+            while lo < self.block_found.len() && self.block_found[lo].start < base {
+                lo += 1;
+            }
+            let mut hi = lo;
+            while hi < self.block_found.len() && self.block_found[hi].start < end {
+                hi += 1;
+            }
+            self.found_cursor = lo;
+            self.found
+                .extend(self.block_found[lo..hi].iter().map(|f| known::Found {
+                    start: f.start - base,
+                    end: f.end.min(end) - base,
+                    ..*f
+                }));
+            let v = n.view_bytes();
+            if memchr::memchr3(v[0], v[1], v[v.len() - 1], text).is_some() {
+                n.find_encoded(text, &mut self.views, &mut self.found);
+            }
+            spans.extend(self.found.iter().map(|f| Span {
+                start: f.start,
+                end: f.end,
+                rule: Rule::Known(f.secret, f.form),
+                secret: None,
+                learn: false,
+            }));
+        }
+        let custom = self.custom_set.as_ref().is_some_and(|s| s.is_match(text));
+        if spans.iter().all(|s| s.start == s.end) && !custom {
+            self.spans = spans;
+            return emit(out, text, written);
+        }
+        // Earliest first; at the same start the longest; a pattern before a known secret
+        // (it names the kind of secret it found).
+        spans.sort_unstable_by_key(|s| {
+            (
+                s.start,
+                std::cmp::Reverse(s.end),
+                matches!(s.rule, Rule::Known(..)),
+            )
+        });
+        let mut line = std::mem::take(&mut self.line_out);
+        line.clear();
+        let mut last = 0;
+        let mut i = 0;
+        while i < spans.len() {
+            let s = &spans[i];
+            if s.start == s.end || s.start < last {
+                i += 1;
+                continue;
+            }
+            // Overlapping spans merge: the first names the placeholder, the union is hidden.
+            let mut end = s.end;
+            let mut j = i + 1;
+            while j < spans.len() && spans[j].start < end {
+                end = end.max(spans[j].end);
+                j += 1;
+            }
+            line.extend_from_slice(&text[last..s.start]);
+            match s.rule {
+                Rule::Drop | Rule::Learn(_) => {}
+                Rule::Pattern(rule, kind) => {
+                    let secret = s.secret.as_deref().unwrap_or(&text[s.start..s.end]);
+                    self.placeholder(kind, secret, rule, &mut line);
+                }
+                Rule::Known(k, form) => {
+                    let mut rule = std::mem::take(&mut self.rule_name);
+                    rule.clear();
+                    let _ = write!(rule, "known-{}{}", self.secrets[k].kind, form.suffix());
+                    let (kind, value) =
+                        (self.secrets[k].kind.clone(), self.secrets[k].value.clone());
+                    self.placeholder(&kind, &value, &rule, &mut line);
+                    self.rule_name = rule;
+                }
+            }
+            last = end;
+            i = j;
+        }
+        line.extend_from_slice(&text[last..]);
+        if custom {
+            let custom_rules = std::mem::take(&mut self.custom);
+            for (name, re, group) in &custom_rules {
+                line = self.replace(re, *group, name, &line);
+            }
+            self.custom = custom_rules;
+        }
+        let r = emit(out, &line, written);
+        self.line_out = line;
+        self.spans = spans;
+        r
+    }
+
+    /// Appends the placeholder of `secret` (the same one wherever it appears) and counts it.
+    fn placeholder(&mut self, kind: &str, secret: &[u8], rule: &str, out: &mut Vec<u8>) {
+        match self.counts.get_mut(rule) {
+            Some(c) => *c += 1,
+            None => {
+                self.counts.insert(rule.to_string(), 1);
+            }
+        }
+        let (kind, n) = match self.tokens.get(secret) {
+            Some((k, n)) => (k.as_str(), *n),
+            None => {
+                let next = self.next_token.entry(kind.to_string()).or_insert(0);
+                *next += 1;
+                let n = *next;
+                self.tokens.insert(secret.to_vec(), (kind.to_string(), n));
+                (kind, n)
+            }
+        };
+        out.extend_from_slice(b"<redacted:");
+        out.extend_from_slice(kind.as_bytes());
+        out.push(b':');
+        let mut digits = [0u8; 10];
+        let mut i = digits.len();
+        let mut n = n;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&digits[i..]);
+        out.push(b'>');
+    }
+
+    /// An operator's regex rule applied to a line.
+    fn replace(&mut self, re: &Regex, group: usize, name: &str, input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(input.len());
+        let mut last = 0;
+        let caps: Vec<(usize, usize, usize)> = re
+            .captures_iter(input)
+            .filter_map(|c| {
+                let m = c.get(group)?;
+                Some((
+                    c.get(0).map_or(m.start(), |w| w.start()),
+                    m.start(),
+                    m.end(),
+                ))
+            })
+            .collect();
+        for (whole, start, end) in caps {
+            // An already redacted value, or a match inside a placeholder, stays as it is.
+            if input[start..end].starts_with(b"<redacted:")
+                || input[..whole].ends_with(b"<redacted:")
+                || known::inside_placeholder(input, start, end)
+                || start < last
+            {
+                continue;
+            }
+            out.extend_from_slice(&input[last..start]);
+            self.placeholder(name, &input[start..end], name, &mut out);
+            last = end;
+        }
+        out.extend_from_slice(&input[last..]);
+        out
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(hay, needle).is_some()
+fn emit(out: &mut Option<&mut dyn Write>, bytes: &[u8], written: &mut u64) -> io::Result<()> {
+    if let Some(w) = out
+        && !bytes.is_empty()
+    {
+        w.write_all(bytes)?;
+        *written += bytes.len() as u64;
+    }
+    Ok(())
+}
+
+/// Whether a revealed value is worth looking for everywhere: long enough, and not a
+/// placeholder, a reference to a variable, a mask or a word people write about secrets.
+fn learnable(v: &[u8]) -> bool {
+    if v.len() < MIN_LEARNED || v.len() > 4096 || v.contains(&b'\n') {
+        return false;
+    }
+    if v.starts_with(b"<redacted:")
+        || v.starts_with(b"${")
+        || v.starts_with(b"{{")
+        || v.starts_with(b"$(")
+        || v.starts_with(b"%(")
+        || v.iter().all(|b| *b == v[0])
+        || (v.iter().all(u8::is_ascii_digit) && v.len() < 12)
+    {
+        return false;
+    }
+    ![
+        &b"password"[..],
+        b"passwd",
+        b"secret",
+        b"changeme",
+        b"redacted",
+        b"[redacted]",
+        b"<hidden>",
+        b"(hidden)",
+        b"undefined",
+        b"required",
+        b"optional",
+        b"enabled",
+        b"disabled",
+    ]
+    .iter()
+    .any(|w| v.eq_ignore_ascii_case(w))
 }
 
 /// Reads up to `max` bytes (fewer only at the end of the input).
@@ -514,12 +788,26 @@ fn read_line_capped(r: &mut dyn BufRead, buf: &mut Vec<u8>, max: usize) -> io::R
 mod tests {
     use super::*;
 
+    const ALL: PersonalData = PersonalData {
+        phones: true,
+        emails: true,
+    };
+
     fn redact(text: &str) -> (String, BTreeMap<String, u64>) {
         let mut r =
-            Redactor::new(true, &[("password".into(), "S3cr3t-DB-pass".into())], &[]).unwrap();
+            Redactor::new(ALL, &[("password".into(), "S3cr3t-DB-pass".into())], &[]).unwrap();
         let mut out = Vec::new();
         r.stream(&mut text.as_bytes(), &mut out, 1 << 20).unwrap();
-        (String::from_utf8(out).unwrap(), r.counts().clone())
+        (String::from_utf8(out).unwrap(), r.counts())
+    }
+
+    /// Both passes, as a bundle runs them.
+    fn learn_then_redact(text: &str) -> (String, BTreeMap<String, u64>) {
+        let mut r = Redactor::new(ALL, &[], &[]).unwrap();
+        r.learn(&mut text.as_bytes(), 1 << 20).unwrap();
+        let mut out = Vec::new();
+        r.stream(&mut text.as_bytes(), &mut out, 1 << 20).unwrap();
+        (String::from_utf8(out).unwrap(), r.counts())
     }
 
     #[test]
@@ -566,11 +854,14 @@ WA_DB_HOSTNAME=db port 3306 user wa
         assert_eq!(lines[0], "a <redacted:password:1> b");
         assert_eq!(lines[1], "c <redacted:password:1> d");
         assert_eq!(lines[2], "WA_SECRET=<redacted:secret:1>");
+        // Written another way, it is still the same phone number.
+        let (out, _) = redact("+44 20 7946 0958 and +442079460958\n");
+        assert_eq!(out, "<redacted:phone:1> and <redacted:phone:1>\n");
     }
 
     #[test]
     fn bytes_that_are_not_utf8_and_long_lines_pass_through() {
-        let mut r = Redactor::new(false, &[], &[]).unwrap();
+        let mut r = Redactor::new(ALL, &[], &[]).unwrap();
         let mut input: Vec<u8> = vec![0xff, 0xfe, b'\n'];
         input.extend(std::iter::repeat_n(b'x', 5000));
         input.extend(b"\nlast");
@@ -590,6 +881,9 @@ WA_DB_HOSTNAME=db port 3306 user wa
             "APIKEY",
             "WA_WEB_JWT_CRYPTO_KEY",
             "Auth_Header",
+            "dbPassword",
+            "DB_PASS",
+            "X-Api-Key",
         ] {
             assert!(is_secret_name(name), "{name}");
         }
@@ -598,9 +892,96 @@ WA_DB_HOSTNAME=db port 3306 user wa
             "WA_DB_USERNAME",
             "WA_APP_MULTICONNECT",
             "PATH",
+            "passenger",
         ] {
             assert!(!is_secret_name(name), "{name}");
         }
+    }
+
+    #[test]
+    fn a_revealed_secret_is_replaced_everywhere() {
+        // The flag reveals the value; the second pass finds it alone, in the URL (there
+        // percent-encoded), in JSON with escapes, and inside a Basic credential.
+        let text = "\
+lftp -u ops --upload-pass 'Up/load:pa\"ss' ftp://ops:Up%2Fload%3Apa%22ss@files.example.com
+retrying with Up/load:pa\"ss
+{\"argv\": \"Up/load:pa\\\"ss\"}
+Authorization: Basic b3BzOlVwL2xvYWQ6cGEic3M=
+";
+        let (out, counts) = learn_then_redact(text);
+        assert!(!out.contains("Up/load"), "{out}");
+        assert!(!out.contains("Up%2Fload"), "{out}");
+        assert!(!out.contains("b3BzOlVwL2xvYWQ6cGEic3M"), "{out}");
+        assert_eq!(counts.get("known-password"), Some(&1), "{counts:?}");
+        assert_eq!(counts.get("known-password-json"), Some(&1), "{counts:?}");
+        // Within one pass the flag and the URL are each found by their own pattern.
+        let mut r = Redactor::new(ALL, &[], &[]).unwrap();
+        let line = String::from_utf8(r.line(text.lines().next().unwrap().as_bytes())).unwrap();
+        assert!(
+            !line.contains("Up/load") && !line.contains("Up%2Fload"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn multi_line_blocks() {
+        let (out, counts) = redact(
+            "key:\n-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF0123abc\n=abcd\n-----END PGP PRIVATE KEY BLOCK-----\nafter\n",
+        );
+        assert_eq!(out, "key:\n<redacted:key:1>\n\n\n\n\nafter\n");
+        assert_eq!(counts.get("pgp-private-key"), Some(&1));
+        let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj";
+        let (out, _) = redact(&format!(
+            "{body}\nMNi+Mq0CavLl6Vy6zEz3YWd9SnB1wd8o4lDa0ZxhaR5nbl6Wwd1p4oK3zE8fLm2Q\nAQAB==\ndone\n"
+        ));
+        assert_eq!(out, "<redacted:key:1>\n\n\ndone\n");
+        let (out, _) =
+            redact("db:\n  password: |\n    Green kites\n    over harbour\n  user: wa\n");
+        assert!(
+            !out.contains("kites") && !out.contains("harbour") && out.contains("user: wa"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn pgpass_files_by_name() {
+        let mut r = Redactor::new(ALL, &[], &[]).unwrap();
+        r.begin_file("include/root_.pgpass");
+        let mut out = Vec::new();
+        r.stream(
+            &mut &b"# comment\ndb.internal:5432:waent:wa:Pg\\:pass word\n"[..],
+            &mut out,
+            1 << 20,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "# comment\ndb.internal:5432:waent:wa:<redacted:password:1>\n"
+        );
+    }
+
+    #[test]
+    fn personal_data_switches() {
+        let text = "mail ops@example.com call +44 20 7946 0958\n";
+        let mut r = Redactor::new(
+            PersonalData {
+                phones: false,
+                emails: false,
+            },
+            &[],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            r.line(text.trim_end().as_bytes()),
+            text.trim_end().as_bytes()
+        );
+        let (out, counts) = redact(text);
+        assert_eq!(out, "mail <redacted:email:1> call <redacted:phone:1>\n");
+        assert_eq!(
+            (counts.get("email"), counts.get("msisdn")),
+            (Some(&1), Some(&1))
+        );
     }
 
     #[test]
@@ -617,7 +998,7 @@ WA_DB_HOSTNAME=db port 3306 user wa
                 regex: Some(r"TICKET-(\d+)".into()),
             },
         ];
-        let mut r = Redactor::new(false, &[], &custom).unwrap();
+        let mut r = Redactor::new(PersonalData::default(), &[], &custom).unwrap();
         let out = r.line(b"prod-db-7.corp down, see TICKET-4411");
         assert_eq!(
             String::from_utf8(out).unwrap(),
@@ -628,6 +1009,6 @@ WA_DB_HOSTNAME=db port 3306 user wa
             literal: None,
             regex: Some("(".into()),
         }];
-        assert!(Redactor::new(false, &[], &bad).is_err());
+        assert!(Redactor::new(PersonalData::default(), &[], &bad).is_err());
     }
 }
