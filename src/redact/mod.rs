@@ -935,6 +935,17 @@ Authorization: Basic b3BzOlVwL2xvYWQ6cGEic3M=
             "{body}\nMNi+Mq0CavLl6Vy6zEz3YWd9SnB1wd8o4lDa0ZxhaR5nbl6Wwd1p4oK3zE8fLm2Q\nAQAB==\ndone\n"
         ));
         assert_eq!(out, "<redacted:key:1>\n\n\ndone\n");
+        // The same body in `docker logs -t` output.
+        let stamped: String = format!("{body}\nMNi+Mq0CavLl6Vy6zEz3YWd9SnB1wd8o4lDa0ZxhaR5nbl6Wwd1p4oK3zE8fLm2Q\nAQAB==\ndone\n")
+            .lines()
+            .map(|l| format!("2026-12-01T01:44:20.123456789Z {l}\n"))
+            .collect();
+        let (out, _) = redact(&stamped);
+        assert_eq!(
+            out,
+            "2026-12-01T01:44:20.123456789Z <redacted:key:1>\n2026-12-01T01:44:20.123456789Z \n\
+             2026-12-01T01:44:20.123456789Z \n2026-12-01T01:44:20.123456789Z done\n"
+        );
         let (out, _) =
             redact("db:\n  password: |\n    Green kites\n    over harbour\n  user: wa\n");
         assert!(

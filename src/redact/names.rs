@@ -417,13 +417,16 @@ pub(crate) fn kind_of(all: &[&str]) -> Option<Kind> {
             note("password");
         } else if has(word, "secret") || has(word, "credential") || word == "creds" {
             note("secret");
-        } else if word.ends_with("token") || word == "authtok" || word.ends_with("authtok") {
+        } else if word.ends_with("token")
+            || word.ends_with("authtok")
+            || word == "bearer"
+            || (word == "jwt" && is_last)
+        {
             note("token");
-        } else if word == "bearer" || (word == "jwt" && is_last) {
-            note("token");
-        } else if word.ends_with("sessionid") || word.ends_with("sessid") {
-            note("session");
-        } else if is_last && (word.ends_with("cookie") || word == "cookies") {
+        } else if word.ends_with("sessionid")
+            || word.ends_with("sessid")
+            || (is_last && (word.ends_with("cookie") || word == "cookies"))
+        {
             note("session");
         } else if KEY_COMPOUNDS.iter().any(|k| word.ends_with(k)) {
             note("key");

@@ -642,10 +642,15 @@ pub(crate) fn state_line(state: State, t: &[u8], out: &mut Vec<Span>) -> (bool, 
             }
         }
         State::BareKey { width } => {
+            // The body's next line, alone or after a log timestamp (`docker logs -t`).
             let (s, e) = trimmed(t);
-            if s < e && e - s <= width && t[s..e].iter().all(|b| is_b64_std(*b)) {
-                out.push(drop(0, t.len()));
-                (true, (e - s == width).then_some(state))
+            let body = memchr::memrchr2(b' ', b'\t', &t[s..e]).map_or(s, |i| s + i + 1);
+            let prefix = t[s..body].trim_ascii_end();
+            let stamp = prefix.is_empty()
+                || (prefix[0].is_ascii_digit() && !prefix.iter().any(u8::is_ascii_whitespace));
+            if stamp && body < e && e - body <= width && t[body..e].iter().all(|b| is_b64_std(*b)) {
+                out.push(drop(body, t.len()));
+                (true, (e - body == width).then_some(state))
             } else {
                 (false, None)
             }
@@ -775,7 +780,7 @@ fn close(t: &[u8], i: usize, q: Quote) -> (usize, usize) {
             let r = j - run;
             if j < t.len() && t[j] == q.ch {
                 if q.bs == 0 {
-                    if r % 2 == 0 {
+                    if r.is_multiple_of(2) {
                         return (j, j + 1);
                     }
                 } else if r % (2 * (q.bs + 1)) == q.bs {
