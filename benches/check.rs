@@ -120,7 +120,7 @@ fn database_part(runs: usize) {
     let mut connect = Vec::with_capacity(runs);
     for i in 0..=runs {
         let t = Instant::now();
-        let facts = match rt.block_on(database::gather(&opts, None)) {
+        let facts = match rt.block_on(database::gather(&opts, &Default::default())) {
             Ok(f) => f,
             Err(e) => {
                 println!("database part: not measured ({e})");

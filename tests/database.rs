@@ -9,8 +9,9 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
+use common::fake_webapp::listen_in;
 use common::imitation::{Cleanup, Spec, import_image, run};
-use common::{DOCKER_SOCK, assert_verdict, check_json, preflight, require_daemon, verdict};
+use common::{DOCKER_SOCK, assert_verdict, check_json, docker, preflight, require_daemon, verdict};
 
 /// The latency test measures milliseconds on a 2-core machine: the other tests of this file,
 /// each starting preflight processes, must not run beside it.
@@ -393,6 +394,10 @@ fn nothing_configured_skips_and_says_how() {
     assert_verdict(&v, "db.latency", "skip", "no database configured");
 }
 
+/// The running coreapp's `WA_DB_*` are used as the client uses them: from inside its network
+/// namespace. `WA_DB_HOSTNAME=127.0.0.1` there is the container's own loopback, not the
+/// host's: refused until something listens on it (here, the test forwarding to the real
+/// server, as a database sharing the coreapp's namespace would).
 #[test]
 fn settings_discovered_from_a_running_coreapp() {
     let _g = serial();
@@ -400,14 +405,13 @@ fn settings_discovered_from_a_running_coreapp() {
     require_server(POSING_57);
     let _cleanup = Cleanup::new();
     import_image("docker.whatsapp.biz/coreapp:v2.51.2", Some("2099-12-31"));
-    let port = POSING_57.to_string();
     run(&Spec {
         name: "wapf-db-coreapp",
         image: "docker.whatsapp.biz/coreapp:v2.51.2",
         env: vec![
             ("WA_DB_ENGINE", "MYSQL"),
             ("WA_DB_HOSTNAME", "127.0.0.1"),
-            ("WA_DB_PORT", &port),
+            ("WA_DB_PORT", "3306"),
             ("WA_DB_USERNAME", "wa"),
             ("WA_DB_PASSWORD", "wa-pass"),
         ],
@@ -421,7 +425,46 @@ fn settings_discovered_from_a_running_coreapp() {
         "pass",
         "from container wapf-db-coreapp",
     );
+    assert_verdict(
+        &v,
+        "db.reachable",
+        "fail",
+        "127.0.0.1:3306: 127.0.0.1 refused the connection: no server listens there (from container wapf-db-coreapp)",
+    );
+
+    let pid: i64 = docker(
+        DOCKER_SOCK,
+        &["inspect", "-f", "{{.State.Pid}}", "wapf-db-coreapp"],
+    )
+    .parse()
+    .unwrap();
+    let inside = listen_in(Some(pid), "127.0.0.1:3306");
+    std::thread::spawn(move || {
+        for client in inside.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(("127.0.0.1", POSING_57)) else {
+                continue;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+    let (_, v) = check_json(&["--no-statx-probe"]);
+    assert_verdict(
+        &v,
+        "db.reachable",
+        "pass",
+        "at 127.0.0.1 (literal) from container wapf-db-coreapp in",
+    );
     assert_verdict(&v, "db.version", "pass", "5.7.44");
+    // Its loopback is the container itself: on this host.
+    assert_verdict(&v, "db.placement", "warn", "runs on this host (127.0.0.1)");
     assert!(
         !v.to_string().contains("wa-pass"),
         "the container's password leaked"

@@ -317,7 +317,6 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
             Fact::Unavailable(_) => Vec::new(),
         };
         let peers: docker::containers::Peers = peers;
-        let container = peers.coreapp.as_ref().map(|c| (c.name.as_str(), &c.env));
         let parts = opts.parts;
         let db = async {
             if !parts.database {
@@ -325,12 +324,12 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
             }
             progress.started("database");
             let db: Fact<database::DatabaseFacts> =
-                database::gather(&opts.database, container).await.into();
+                database::gather(&opts.database, &peers).await.into();
             progress.finished("database");
             Some(db)
         };
         let net_opts = opts.network.clone();
-        let (coreapp, webapp) = (peers.coreapp.clone(), peers.webapp.clone());
+        let (coreapp, webapps) = (peers.coreapp.clone(), peers.webapps.clone());
         let link_timeout = opts.network.timeout;
         // Each step is bounded by the network timeout; the outer deadline is a backstop.
         let net_deadline = opts.network.timeout * 4 + Duration::from_secs(1);
@@ -342,7 +341,7 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
                 network::reach(&net_opts, coreapp.as_ref())
             });
             let links = blocking("coreapp links", net_deadline, p, move || {
-                network::links(webapp.as_ref(), link_timeout)
+                Ok::<_, String>(network::links(&webapps, link_timeout))
             });
             let (reach, links) = tokio::join!(reach, links);
             Some(Fact::Available(network::NetworkFacts {

@@ -124,6 +124,24 @@ pub struct LinkFacts {
     pub ports: Vec<LinkPort>,
     /// Ports that did not accept a connection.
     pub closed: Vec<u16>,
+    /// Why the check from this webapp could not run (its namespace cannot be entered, it did
+    /// not finish in time). Absent when it ran, and in older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl LinkFacts {
+    /// "No running webapp": the one entry when there is nothing to look from.
+    fn no_webapp() -> LinkFacts {
+        LinkFacts {
+            webapp: None,
+            hostname: None,
+            resolution: None,
+            ports: Vec::new(),
+            closed: Vec::new(),
+            error: None,
+        }
+    }
 }
 
 /// The network facts.
@@ -131,7 +149,28 @@ pub struct LinkFacts {
 #[serde(deny_unknown_fields)]
 pub struct NetworkFacts {
     pub whatsapp: Fact<ReachFacts>,
-    pub coreapp_links: Fact<LinkFacts>,
+    /// One entry per running webapp; a single entry with `webapp: null` when none runs.
+    #[serde(deserialize_with = "links_one_or_many")]
+    pub coreapp_links: Fact<Vec<LinkFacts>>,
+}
+
+/// Reads `coreapp_links` as a list, or as the single object documents held before every
+/// webapp was checked (a list of one).
+fn links_one_or_many<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Fact<Vec<LinkFacts>>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    if let Some(reason) = crate::rules::condition::unavailable_reason(&v) {
+        return Ok(Fact::Unavailable(reason.to_string()));
+    }
+    let list = match v {
+        serde_json::Value::Array(items) => items,
+        one => vec![one],
+    };
+    list.into_iter()
+        .map(|item| serde_json::from_value(item).map_err(serde::de::Error::custom))
+        .collect::<Result<Vec<LinkFacts>, _>>()
+        .map(Fact::Available)
 }
 
 /// Coreapp ports the webapp uses: messaging, contacts, control, healthcheck.
@@ -586,9 +625,9 @@ fn via_proxy(
     out
 }
 
-/// Where the WhatsApp reach check looks from: the running coreapp's namespace when it can be
-/// entered, else the host (with the reason).
-fn coreapp_vantage(coreapp: Option<&Peer>) -> (Vantage, Option<String>) {
+/// Where the WhatsApp reach and database checks look from: the running coreapp's namespace
+/// when it can be entered, else the host (with the reason).
+pub fn coreapp_vantage(coreapp: Option<&Peer>) -> (Vantage, Option<String>) {
     let Some(peer) = coreapp else {
         return (Vantage::Host, None);
     };
@@ -724,41 +763,76 @@ fn direct(res: &Resolution, host: &str, port: u16, timeout: Duration) -> Connect
     out
 }
 
-/// From the running webapp's namespace: does `WACORE_HOSTNAME` resolve, do 6250–6253 accept?
-pub fn links(webapp: Option<&Peer>, timeout: Duration) -> Result<LinkFacts, String> {
-    let Some(Peer {
-        name,
-        pid: Some(pid),
-        env,
-    }) = webapp
-    else {
-        return Ok(LinkFacts {
-            webapp: None,
-            hostname: None,
-            resolution: None,
-            ports: Vec::new(),
-            closed: Vec::new(),
-        });
-    };
-    let hostname = env
+/// From every running webapp's namespace: does its `WACORE_HOSTNAME` resolve, do 6250–6253
+/// accept? The webapps are checked side by side, all within about `2 × timeout`; one that
+/// cannot be checked says why in its own entry. With no running webapp the list holds one
+/// entry whose `webapp` is null (nothing to judge).
+pub fn links(webapps: &[Peer], timeout: Duration) -> Vec<LinkFacts> {
+    let running: Vec<&Peer> = webapps.iter().filter(|w| w.pid.is_some()).collect();
+    if running.is_empty() {
+        return vec![LinkFacts::no_webapp()];
+    }
+    let deadline = Instant::now() + timeout * 2 + Duration::from_millis(500);
+    let pending: Vec<_> = running
+        .into_iter()
+        .map(|w| (w, start_link_check(w, timeout)))
+        .collect();
+    pending
+        .into_iter()
+        .map(|(w, rx)| {
+            let failed = |error: String| LinkFacts {
+                webapp: Some(w.name.clone()),
+                hostname: w.env.get("WACORE_HOSTNAME").cloned(),
+                error: Some(error),
+                ..LinkFacts::no_webapp()
+            };
+            let Some(rx) = rx else {
+                return LinkFacts {
+                    webapp: Some(w.name.clone()),
+                    closed: COREAPP_PORTS.to_vec(),
+                    ..LinkFacts::no_webapp()
+                };
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(Ok((res, ports))) => LinkFacts {
+                    webapp: Some(w.name.clone()),
+                    hostname: Some(res.host.clone()),
+                    closed: ports
+                        .iter()
+                        .filter(|p: &&LinkPort| !p.open)
+                        .map(|p| p.port)
+                        .collect(),
+                    resolution: Some(res),
+                    ports,
+                    error: None,
+                },
+                Ok(Err(e)) => failed(e),
+                Err(_) => failed(format!(
+                    "the link check did not finish within {} ms",
+                    (timeout * 2).as_millis()
+                )),
+            }
+        })
+        .collect()
+}
+
+/// What one webapp's link check sends back: its name resolution and the four ports.
+type LinkResult = Result<(Resolution, Vec<LinkPort>), String>;
+
+/// Starts the check from one running webapp; `None` when it has no `WACORE_HOSTNAME`.
+fn start_link_check(
+    webapp: &Peer,
+    timeout: Duration,
+) -> Option<std::sync::mpsc::Receiver<LinkResult>> {
+    let host = webapp
+        .env
         .get("WACORE_HOSTNAME")
         .cloned()
-        .filter(|h| !h.is_empty());
-    let Some(host) = hostname.clone() else {
-        return Ok(LinkFacts {
-            webapp: Some(name.clone()),
-            hostname: None,
-            resolution: None,
-            ports: Vec::new(),
-            closed: COREAPP_PORTS.to_vec(),
-        });
-    };
-    let vantage = Vantage::Container {
-        name: name.clone(),
-        pid: *pid,
-    };
+        .filter(|h| !h.is_empty())?;
+    let vantage = webapp.vantage()?;
     let resolver = Resolver::new(&vantage, timeout);
-    let rx = netns::spawn_in(&vantage, move || {
+    Some(netns::spawn_in(&vantage, move || {
         let res = resolver.resolve(&host);
         let handles: Vec<_> = COREAPP_PORTS
             .iter()
@@ -796,21 +870,7 @@ pub fn links(webapp: Option<&Peer>, timeout: Duration) -> Result<LinkFacts, Stri
             })
             .collect();
         (res, ports)
-    });
-    match rx.recv_timeout(timeout * 2 + Duration::from_millis(500)) {
-        Ok(Ok((res, ports))) => Ok(LinkFacts {
-            webapp: Some(name.clone()),
-            hostname,
-            closed: ports.iter().filter(|p| !p.open).map(|p| p.port).collect(),
-            resolution: Some(res),
-            ports,
-        }),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(format!(
-            "the link check from {name} did not finish within {} ms",
-            (timeout * 2).as_millis()
-        )),
-    }
+    }))
 }
 
 #[cfg(test)]
@@ -840,6 +900,43 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(bare.shown, "http://10.0.0.1:8080");
+    }
+
+    #[test]
+    fn links_load_as_a_list_or_as_the_old_single_object() {
+        let one = r#"{"whatsapp": {"unavailable": "x"}, "coreapp_links": {"webapp": "web", "hostname": "wacore", "resolution": null, "ports": [], "closed": [6250]}}"#;
+        let f: NetworkFacts = serde_json::from_str(one).unwrap();
+        let Fact::Available(links) = &f.coreapp_links else {
+            panic!("{f:?}")
+        };
+        assert_eq!(links.len(), 1);
+        assert_eq!(links[0].webapp.as_deref(), Some("web"));
+        assert_eq!(links[0].error, None);
+        // Written back as a list, which loads again.
+        let text = serde_json::to_string(&f).unwrap();
+        assert!(
+            text.contains(r#""coreapp_links":[{"webapp":"web""#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<NetworkFacts>(&text).unwrap(), f);
+        let gone =
+            r#"{"whatsapp": {"unavailable": "x"}, "coreapp_links": {"unavailable": "overran"}}"#;
+        let f: NetworkFacts = serde_json::from_str(gone).unwrap();
+        assert_eq!(f.coreapp_links, Fact::Unavailable("overran".into()));
+        let typo = r#"{"whatsapp": {"unavailable": "x"}, "coreapp_links": [{"webap": "web"}]}"#;
+        assert!(serde_json::from_str::<NetworkFacts>(typo).is_err());
+    }
+
+    #[test]
+    fn no_running_webapp_is_one_entry_without_a_name() {
+        let stopped = Peer {
+            name: "web".into(),
+            pid: None,
+            env: [("WACORE_HOSTNAME".to_string(), "wacore".to_string())].into(),
+        };
+        let found = links(&[stopped], Duration::from_millis(200));
+        assert_eq!(found, vec![LinkFacts::no_webapp()]);
+        assert_eq!(links(&[], Duration::from_millis(200)).len(), 1);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! The password is used to connect and to say which forbidden characters it contains; it never
 //! enters the facts, a log line or an error message (driver errors are scrubbed of it).
 
+pub mod relay;
 pub mod settings;
 
 use std::net::{IpAddr, UdpSocket};
@@ -15,6 +16,9 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::{ConnectOptions, Connection, Row};
 
 use super::Fact;
+use super::docker::containers::Peers;
+use super::netns::{self, Vantage};
+use super::network::{self, Resolution};
 pub use settings::{DatabaseConfig, DbFlags, DbTarget, Engine};
 
 /// Characters the client does not accept in the database password.
@@ -103,6 +107,10 @@ pub struct PlacementFacts {
     pub addresses: Vec<String>,
     /// One of the addresses belongs to this machine.
     pub local: bool,
+    /// Why an address counts as this machine's when that is not plain (a container on one of
+    /// this host's bridges). Absent otherwise, and in older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_evidence: Option<String>,
 }
 
 /// Everything about the database. Fields after `source` are null when none is configured.
@@ -132,6 +140,22 @@ pub struct DatabaseFacts {
     pub settings: Option<Fact<ServerSettings>>,
     pub grants: Option<Fact<GrantFacts>>,
     pub placement: Option<Fact<PlacementFacts>>,
+    /// Where the name was resolved and the connection made: `container NAME` (inside its
+    /// network namespace, with its hosts file and name servers, as the client does) or
+    /// `host`. Absent when nothing was tried, and in older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Why `from` is not simply the coreapp the settings came from: it is not running, its
+    /// namespace cannot be entered, or the host cannot resolve the name and a container could.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_note: Option<String>,
+    /// The host name looked up from `from`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Resolution>,
+    /// When this host cannot resolve the name but the containers can: where it resolves
+    /// (`from container X: 172.18.0.2 (dns 127.0.0.11)`, or Docker's name for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_only: Option<String>,
 }
 
 impl DatabaseFacts {
@@ -152,6 +176,10 @@ impl DatabaseFacts {
             settings: None,
             grants: None,
             placement: None,
+            from: None,
+            from_note: None,
+            resolution: None,
+            container_only: None,
         }
     }
 }
@@ -224,13 +252,19 @@ fn classify(e: &sqlx::Error, t: &DbTarget) -> ConnectError {
     }
 }
 
-async fn connect(t: &DbTarget) -> Result<Conn, sqlx::Error> {
+/// Opens a session with `t`, at `via` (a relay's loopback port) instead of its host and port
+/// when given.
+async fn connect(t: &DbTarget, via: Option<u16>) -> Result<Conn, sqlx::Error> {
     let password = t.password.as_ref().map(|p| p.expose()).unwrap_or("");
+    let (host, port) = match via {
+        Some(port) => ("127.0.0.1", port),
+        None => (t.host.as_str(), t.port),
+    };
     match t.engine {
         Engine::Mysql => {
             let mut o = MySqlConnectOptions::new()
-                .host(&t.host)
-                .port(t.port)
+                .host(host)
+                .port(port)
                 .username(&t.user)
                 .password(password);
             if let Some(db) = &t.database {
@@ -246,8 +280,8 @@ async fn connect(t: &DbTarget) -> Result<Conn, sqlx::Error> {
         }
         Engine::Postgres => {
             let mut o = PgConnectOptions::new()
-                .host(&t.host)
-                .port(t.port)
+                .host(host)
+                .port(port)
                 .username(&t.user)
                 .password(password)
                 .database(t.database.as_deref().unwrap_or("postgres"));
@@ -536,23 +570,88 @@ async fn grants(conn: &mut Conn) -> Result<GrantFacts, String> {
     }
 }
 
-/// Resolves `host` and says whether an address is this machine's (binding to an address
-/// succeeds only where it is local).
-pub async fn placement(host: &str, port: u16) -> Result<PlacementFacts, String> {
-    let addrs: Vec<IpAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .map(|a| a.ip())
-        .collect();
-    let local = addrs
-        .iter()
-        .any(|ip| ip.is_loopback() || UdpSocket::bind((*ip, 0)).is_ok());
+/// Whether `addrs`, as seen from `vantage`, are this machine's: loopback (inside a container:
+/// the container itself), an address we or the container can bind, or an address on one of
+/// this host's bridges (a container here: `local_evidence` names the bridge).
+pub fn placement(addrs: &[IpAddr], vantage: &Vantage) -> PlacementFacts {
+    let bindable_here = |ip: &IpAddr| UdpSocket::bind((*ip, 0)).is_ok();
+    let owned: Vec<IpAddr> = addrs.to_vec();
+    let bindable_there: Vec<bool> = match vantage {
+        Vantage::Host => vec![false; addrs.len()],
+        Vantage::Container { .. } => netns::spawn_in(vantage, move || {
+            owned
+                .iter()
+                .map(|ip| UdpSocket::bind((*ip, 0)).is_ok())
+                .collect::<Vec<bool>>()
+        })
+        .recv_timeout(Duration::from_secs(2))
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| vec![false; addrs.len()]),
+    };
+    let routes = std::fs::read_to_string("/proc/self/net/route").unwrap_or_default();
+    let mut local = false;
+    let mut evidence = None;
+    for (i, ip) in addrs.iter().enumerate() {
+        if ip.is_loopback() || bindable_here(ip) || bindable_there.get(i) == Some(&true) {
+            local = true;
+        } else if let Some(bridge) = on_local_bridge(&routes, ip, |dev| {
+            std::path::Path::new("/sys/class/net")
+                .join(dev)
+                .join("bridge")
+                .exists()
+        }) {
+            local = true;
+            evidence.get_or_insert(format!(
+                "{ip} is on {bridge}, a bridge of this host: a container here"
+            ));
+        }
+    }
     let mut shown: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
     shown.dedup();
-    Ok(PlacementFacts {
+    PlacementFacts {
         addresses: shown,
         local,
-    })
+        local_evidence: evidence,
+    }
+}
+
+/// The bridge interface of this host that `ip` is directly attached to, from the IPv4 routing
+/// table (`/proc/net/route`): the most specific route to it has no gateway and leaves through
+/// an interface `is_bridge` says is a bridge (Docker's `docker0`, `br-…`).
+fn on_local_bridge(routes: &str, ip: &IpAddr, is_bridge: impl Fn(&str) -> bool) -> Option<String> {
+    let IpAddr::V4(v4) = ip else {
+        return None;
+    };
+    // The table prints each address's network-order bytes as a native-endian number.
+    let target = u32::from_ne_bytes(v4.octets());
+    let mut best: Option<(u32, &str, u32)> = None;
+    for line in routes.lines().skip(1) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let (Some(dev), Some(dest), Some(gw), Some(mask)) =
+            (cols.first(), cols.get(1), cols.get(2), cols.get(7))
+        else {
+            continue;
+        };
+        let (Ok(dest), Ok(gw), Ok(mask)) = (
+            u32::from_str_radix(dest, 16),
+            u32::from_str_radix(gw, 16),
+            u32::from_str_radix(mask, 16),
+        ) else {
+            continue;
+        };
+        if target & mask != dest {
+            continue;
+        }
+        let bits = mask.count_ones();
+        if best.is_none_or(|(b, _, _)| bits > b) {
+            best = Some((bits, dev, gw));
+        }
+    }
+    match best {
+        Some((bits, dev, 0)) if bits > 0 && is_bridge(dev) => Some(dev.to_string()),
+        _ => None,
+    }
 }
 
 async fn within<T>(
@@ -566,12 +665,192 @@ async fn within<T>(
     }
 }
 
-/// Gathers the database facts; `container` is the coreapp's name and environment, for the
-/// last settings source.
-pub async fn gather(
-    opts: &DbOptions,
-    container: Option<(&str, &std::collections::HashMap<String, String>)>,
-) -> Result<DatabaseFacts, String> {
+/// Where the database name was looked up, and what came of it.
+struct Located {
+    vantage: Vantage,
+    note: Option<String>,
+    resolution: Resolution,
+    container_only: Option<String>,
+    /// Containers that were asked and could not resolve it either.
+    also_tried: Vec<String>,
+    /// Addresses Docker gives the name on its networks, when only Docker knows it.
+    docker_addresses: Vec<IpAddr>,
+}
+
+fn join_notes(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Resolves the database host the way the client would (blocking; bounded by `timeout` per
+/// lookup, the lookups in containers side by side):
+/// - settings from the running coreapp: inside its namespace, with its hosts file and name
+///   servers, and that is the answer;
+/// - otherwise (other sources, or the coreapp is not running or cannot be entered): on this
+///   host; when the host cannot resolve the name, inside each running WhatsApp container, and
+///   the first that can is where the database is reached from (the name is a container-only
+///   one, e.g. a compose service); when none can, Docker's own names tell a container-only
+///   name from one that resolves nowhere.
+fn locate(t: &DbTarget, peers: &Peers, timeout: Duration) -> Located {
+    let mut note = None;
+    if let Some(core) = &peers.coreapp
+        && t.source == format!("container {}", core.name)
+    {
+        let (vantage, why_not) = network::coreapp_vantage(Some(core));
+        if let Vantage::Container { .. } = vantage {
+            return Located {
+                resolution: resolve_in(&vantage, &t.host, timeout),
+                vantage,
+                note: None,
+                container_only: None,
+                also_tried: Vec::new(),
+                docker_addresses: Vec::new(),
+            };
+        }
+        note = why_not.map(|w| format!("{w}: the settings are its own, looked up from the host"));
+    }
+    let on_host = network::resolve_from(&Vantage::Host, &t.host, timeout);
+    if on_host.resolved {
+        return Located {
+            vantage: Vantage::Host,
+            note,
+            resolution: on_host,
+            container_only: None,
+            also_tried: Vec::new(),
+            docker_addresses: Vec::new(),
+        };
+    }
+    // Ask every running WhatsApp container, side by side.
+    let asked: Vec<_> = peers
+        .coreapps
+        .iter()
+        .chain(&peers.webapps)
+        .filter_map(|p| p.vantage())
+        .map(|v| {
+            let host = t.host.clone();
+            let v2 = v.clone();
+            let rx = netns::spawn_in(&v, move || network::resolve_from(&v2, &host, timeout));
+            (v, rx)
+        })
+        .collect();
+    let deadline = Instant::now() + timeout + Duration::from_millis(500);
+    let mut also_tried = Vec::new();
+    let mut found = None;
+    for (v, rx) in asked {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Ok(res)) if res.resolved && found.is_none() => found = Some((v, res)),
+            Ok(Ok(_)) | Ok(Err(_)) | Err(_) if found.is_none() => also_tried.push(v.describe()),
+            _ => {}
+        }
+    }
+    if let Some((vantage, res)) = found {
+        let inside = format!(
+            "from {}: {} ({})",
+            vantage.describe(),
+            res.addresses.join(", "),
+            res.source.clone().unwrap_or_default()
+        );
+        return Located {
+            note: join_notes(
+                note,
+                Some(format!(
+                    "{} does not resolve on this host, only inside the containers' network: reached from {}",
+                    t.host,
+                    vantage.describe()
+                )),
+            ),
+            vantage,
+            resolution: res,
+            container_only: Some(inside),
+            also_tried,
+            docker_addresses: Vec::new(),
+        };
+    }
+    let lower = t.host.trim_end_matches('.').to_ascii_lowercase();
+    let known: Vec<_> = peers
+        .network_names
+        .iter()
+        .filter(|n| n.name == lower)
+        .collect();
+    let mut docker_addresses: Vec<IpAddr> = Vec::new();
+    for ip in known
+        .iter()
+        .filter_map(|n| n.address.as_ref()?.parse().ok())
+    {
+        if !docker_addresses.contains(&ip) {
+            docker_addresses.push(ip);
+        }
+    }
+    Located {
+        vantage: Vantage::Host,
+        note,
+        resolution: on_host,
+        container_only: (!known.is_empty()).then(|| {
+            known
+                .iter()
+                .map(|n| n.describe())
+                .collect::<Vec<_>>()
+                .join("; ")
+        }),
+        also_tried,
+        docker_addresses,
+    }
+}
+
+/// Resolves `host` from inside `vantage`, on a thread there, within about `timeout`.
+fn resolve_in(vantage: &Vantage, host: &str, timeout: Duration) -> Resolution {
+    let (h, v) = (host.to_string(), vantage.clone());
+    let started = Instant::now();
+    let failed = |error: String| Resolution {
+        host: host.to_string(),
+        resolved: false,
+        addresses: Vec::new(),
+        source: None,
+        elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        error: Some(error),
+    };
+    match netns::spawn_in(vantage, move || network::resolve_from(&v, &h, timeout))
+        .recv_timeout(timeout + Duration::from_millis(500))
+    {
+        Ok(Ok(res)) => res,
+        Ok(Err(e)) => failed(e),
+        Err(_) => failed(format!("no answer within {} ms", timeout.as_millis())),
+    }
+}
+
+/// The reason a name that did not resolve gives, saying from where it was tried.
+fn unresolved_reason(t: &DbTarget, l: &Located) -> String {
+    let why = l.resolution.error.clone().unwrap_or_default();
+    let source = l
+        .resolution
+        .source
+        .as_ref()
+        .map(|s| format!("{s}: "))
+        .unwrap_or_default();
+    let mut out = match &l.vantage {
+        Vantage::Container { .. } => format!(
+            "{} does not resolve from {} ({source}{why})",
+            t.host,
+            l.vantage.describe()
+        ),
+        Vantage::Host => format!("{} does not resolve on this host ({why})", t.host),
+    };
+    if !l.also_tried.is_empty() {
+        out.push_str(&format!(", nor from {}", l.also_tried.join(", ")));
+    }
+    if let Some(n) = &l.note {
+        out.push_str(&format!(" ({n})"));
+    }
+    out
+}
+
+/// Gathers the database facts. The settings come from the operator or, last, the running
+/// coreapp (`peers.coreapp`); the other containers are where the name may also be looked up.
+pub async fn gather(opts: &DbOptions, peers: &Peers) -> Result<DatabaseFacts, String> {
+    let container = peers.coreapp.as_ref().map(|c| (c.name.as_str(), &c.env));
     let Some(t) = settings::resolve(&opts.flags, opts.config.as_ref(), container)? else {
         return Ok(DatabaseFacts::unconfigured());
     };
@@ -597,45 +876,153 @@ pub async fn gather(
         latency: None,
         settings: None,
         grants: None,
-        placement: Some(
-            within(
-                opts.deadline,
-                "resolving the database host",
-                placement(&t.host, t.port),
-            )
-            .await,
-        ),
+        placement: None,
+        from: None,
+        from_note: None,
+        resolution: None,
+        container_only: None,
     };
-    if let Some(Fact::Unavailable(why)) = &facts.placement {
-        // The name does not resolve: connecting would fail the same way, said more vaguely.
-        facts.connect_outcome = Some("dns".to_string());
-        facts.server = Some(Fact::Unavailable(why.clone()));
+    let d = opts.deadline;
+    let located = {
+        let (target, peers) = (t.clone(), peers.clone());
+        // Each lookup is bounded by `d`; this is the backstop of the whole step.
+        match tokio::time::timeout(
+            d * 2 + Duration::from_secs(1),
+            tokio::task::spawn_blocking(move || locate(&target, &peers, d)),
+        )
+        .await
+        {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => return Err(format!("looking up the database host crashed: {e}")),
+            Err(_) => {
+                facts.connect_outcome = Some("dns".to_string());
+                facts.server = Some(Fact::Unavailable(format!(
+                    "{} could not be looked up within {} ms",
+                    t.host,
+                    (d * 2).as_millis()
+                )));
+                return Ok(facts);
+            }
+        }
+    };
+    let from = located.vantage.describe();
+    facts.from = Some(from.clone());
+    facts.from_note = located.note.clone();
+    facts.container_only = located.container_only.clone();
+    facts.resolution = Some(located.resolution.clone());
+    if !located.resolution.resolved {
+        let reason = unresolved_reason(&t, &located);
+        // Where Docker says the name lives, placement can still be judged from here.
+        facts.placement = Some(if located.docker_addresses.is_empty() {
+            Fact::Unavailable(reason.clone())
+        } else {
+            let addrs = located.docker_addresses.clone();
+            within(d, "judging the database's placement", async {
+                tokio::task::spawn_blocking(move || placement(&addrs, &Vantage::Host))
+                    .await
+                    .map_err(|e| format!("the placement check crashed: {e}"))
+            })
+            .await
+        });
+        match &located.container_only {
+            Some(known) => {
+                facts.connect_outcome = Some("container_only".to_string());
+                facts.server = Some(Fact::Unavailable(format!(
+                    "{} resolves only inside Docker networks: it is {known}. This host cannot \
+                     resolve it and no running WhatsApp container could look it up{}; start \
+                     the coreapp and check again (the check then runs from its network), or \
+                     give the database's address with --db-host",
+                    t.host,
+                    located
+                        .note
+                        .as_ref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default()
+                )));
+            }
+            None => {
+                // Connecting would fail the same way, said more vaguely.
+                facts.connect_outcome = Some("dns".to_string());
+                facts.server = Some(Fact::Unavailable(reason));
+            }
+        }
         return Ok(facts);
     }
+    let addrs: Vec<IpAddr> = located
+        .resolution
+        .addresses
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let vantage = located.vantage.clone();
+    facts.placement = Some(
+        within(d, "judging the database's placement", async {
+            let v = vantage.clone();
+            tokio::task::spawn_blocking(move || placement(&addrs, &v))
+                .await
+                .map_err(|e| format!("the placement check crashed: {e}"))
+        })
+        .await,
+    );
+    // From a container, a session is opened over a TCP connection made in its namespace.
+    let in_container = matches!(located.vantage, Vantage::Container { .. });
+    let at_from = |m: String| {
+        if in_container {
+            format!("{m} (from {from})")
+        } else {
+            m
+        }
+    };
     let started = Instant::now();
-    let conn = tokio::time::timeout(opts.deadline, connect(&t)).await;
+    let mut _relay = None;
+    if in_container {
+        let (v, addrs, port) = (
+            located.vantage.clone(),
+            located.resolution.addresses.clone(),
+            t.port,
+        );
+        let tcp = tokio::task::spawn_blocking(move || relay::connect_from(&v, &addrs, port, d))
+            .await
+            .map_err(|e| format!("the connection thread crashed: {e}"))?;
+        let stream = match tcp {
+            Ok((stream, _)) => stream,
+            Err(f) => {
+                facts.connect_outcome = Some(f.outcome.to_string());
+                facts.server = Some(Fact::Unavailable(at_from(format!(
+                    "{}:{}: {}",
+                    t.host, t.port, f.message
+                ))));
+                return Ok(facts);
+            }
+        };
+        let r = relay::Relay::start(stream)
+            .await
+            .map_err(|e| format!("cannot open the loopback relay to the database: {e}"))?;
+        _relay = Some(r);
+    }
+    let via = _relay.as_ref().map(|r| r.port);
+    let conn = tokio::time::timeout(d, connect(&t, via)).await;
     let mut conn = match conn {
         Err(_) => {
             facts.connect_outcome = Some("timeout".to_string());
-            facts.server = Some(Fact::Unavailable(format!(
+            facts.server = Some(Fact::Unavailable(at_from(format!(
                 "{}:{} accepted no session within {} ms",
                 t.host,
                 t.port,
-                opts.deadline.as_millis()
-            )));
+                d.as_millis()
+            ))));
             return Ok(facts);
         }
         Ok(Err(e)) => {
             let c = classify(&e, &t);
             facts.connect_outcome = Some(c.outcome.to_string());
-            facts.server = Some(Fact::Unavailable(c.message));
+            facts.server = Some(Fact::Unavailable(at_from(c.message)));
             return Ok(facts);
         }
         Ok(Ok(conn)) => conn,
     };
     facts.connect_us = Some(started.elapsed().as_secs_f64() * 1e6);
     facts.connect_outcome = Some("ok".to_string());
-    let d = opts.deadline;
     facts.server = Some(scrubbed(
         &t,
         within(d, "identifying the server", identify(&mut conn)).await,
@@ -702,10 +1089,114 @@ mod tests {
         assert_eq!(percentile(&[7.0], 95.0), 7.0);
     }
 
-    #[tokio::test]
-    async fn loopback_is_local() {
-        let p = placement("127.0.0.1", 3306).await.unwrap();
-        assert!(p.local);
-        assert!(placement("no-such-host.invalid", 3306).await.is_err());
+    #[test]
+    fn loopback_is_local() {
+        let p = placement(&["127.0.0.1".parse().unwrap()], &Vantage::Host);
+        assert!(p.local && p.local_evidence.is_none());
+        // TEST-NET-3: nobody's address, and no route of ours leads to a bridge there.
+        let p = placement(&["203.0.113.9".parse().unwrap()], &Vantage::Host);
+        assert!(!p.local, "{p:?}");
+    }
+
+    fn target(host: &str, source: &str) -> DbTarget {
+        DbTarget {
+            engine: Engine::Mysql,
+            host: host.into(),
+            port: 3306,
+            user: "wa".into(),
+            password: None,
+            database: None,
+            tls: settings::TlsFiles::default(),
+            source: source.into(),
+        }
+    }
+
+    #[test]
+    fn where_the_name_is_looked_up() {
+        let t = Duration::from_secs(2);
+        // Nothing runs: an address is looked up on this host.
+        let l = locate(&target("127.0.0.1", "--db-host"), &Peers::default(), t);
+        assert_eq!(l.vantage, Vantage::Host);
+        assert_eq!(l.resolution.source.as_deref(), Some("literal"));
+        assert!(l.note.is_none() && l.container_only.is_none());
+        // The settings of a stopped coreapp: the host looks, and says why.
+        let stopped = network::Peer {
+            name: "wa-core".into(),
+            pid: None,
+            env: Default::default(),
+        };
+        let peers = Peers {
+            coreapp: Some(stopped.clone()),
+            coreapps: vec![stopped],
+            network_names: vec![crate::facts::docker::containers::NetworkName {
+                name: "wapf-unit-db.invalid".into(),
+                kind: "compose service",
+                container: "wa-db-1".into(),
+                network: "wa_default".into(),
+                address: Some("172.18.0.2".into()),
+            }],
+            ..Peers::default()
+        };
+        let l = locate(
+            &target("wapf-unit-db.invalid", "container wa-core"),
+            &peers,
+            t,
+        );
+        assert_eq!(l.vantage, Vantage::Host);
+        assert!(!l.resolution.resolved);
+        assert!(
+            l.note
+                .as_deref()
+                .is_some_and(|n| n.starts_with("coreapp wa-core is not running")),
+            "{:?}",
+            l.note
+        );
+        // Only Docker knows that name: a container-only name, with Docker's address.
+        assert_eq!(
+            l.container_only.as_deref(),
+            Some(
+                "the compose service of container wa-db-1 on Docker network wa_default (172.18.0.2)"
+            )
+        );
+        assert_eq!(l.docker_addresses, vec![IpAddr::from([172, 18, 0, 2])]);
+        let reason = unresolved_reason(&target("wapf-unit-db.invalid", "x"), &l);
+        assert!(
+            reason.starts_with("wapf-unit-db.invalid does not resolve on this host ("),
+            "{reason}"
+        );
+        // A name nobody knows is not container-only.
+        let l = locate(&target("wapf-other.invalid", "--db-host"), &peers, t);
+        assert!(l.container_only.is_none() && !l.resolution.resolved);
+    }
+
+    #[test]
+    fn bridges_of_this_host() {
+        let n = |ip: [u8; 4]| format!("{:08X}", u32::from_ne_bytes(ip));
+        let routes = format!(
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+             eth0\t{}\t{}\t0003\t0\t0\t0\t{}\t0\t0\t0\n\
+             br-9d086a4c\t{}\t{}\t0001\t0\t0\t0\t{}\t0\t0\t0\n\
+             eth0\t{}\t{}\t0001\t0\t0\t0\t{}\t0\t0\t0\n",
+            n([0, 0, 0, 0]),
+            n([10, 0, 0, 1]),
+            n([0, 0, 0, 0]),
+            n([172, 18, 0, 0]),
+            n([0, 0, 0, 0]),
+            n([255, 255, 0, 0]),
+            n([10, 0, 0, 0]),
+            n([0, 0, 0, 0]),
+            n([255, 255, 255, 0]),
+        );
+        let bridge = |d: &str| d.starts_with("br-");
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            on_local_bridge(&routes, &ip("172.18.0.3"), bridge).as_deref(),
+            Some("br-9d086a4c")
+        );
+        // Directly attached, but not a bridge: another machine on the LAN.
+        assert_eq!(on_local_bridge(&routes, &ip("10.0.0.7"), bridge), None);
+        // Through the default gateway.
+        assert_eq!(on_local_bridge(&routes, &ip("192.0.2.1"), bridge), None);
+        assert_eq!(on_local_bridge(&routes, &ip("::1"), bridge), None);
     }
 }

@@ -158,6 +158,21 @@ pub struct ContainerFacts {
     pub db_env_missing: Vec<String>,
     /// Salted fingerprint of `WA_SECRET` (comparable within one facts document only).
     pub wa_secret: Option<String>,
+    /// Its `WA_DB_*` differ from those of the coreapp the database is checked for: they must
+    /// all use one database. Absent when they agree, and in older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_env_mismatch: Option<DbEnvMismatch>,
+}
+
+/// Database settings of one container that differ from another's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbEnvMismatch {
+    /// The container compared with: the coreapp the database checks use.
+    pub with: String,
+    /// Names of the `WA_DB_*` variables whose values differ (values are never shown; the
+    /// password is compared by salted fingerprint).
+    pub differs: Vec<String>,
 }
 
 /// What was found.
@@ -187,13 +202,179 @@ pub fn fingerprint(salt: &[u8], value: &str) -> String {
         .collect()
 }
 
-/// The coreapp and webapp to look from: name, PID (when running) and full environment, kept in
-/// memory for the database settings, proxies and links (it holds the password) and never
-/// serialised.
+/// The containers to look from: name, PID (when running) and full environment, kept in memory
+/// for the database settings, proxies and links (it holds the password) and never serialised.
 #[derive(Debug, Clone, Default)]
 pub struct Peers {
+    /// The coreapp whose database settings are checked and whose namespace the network checks
+    /// use: the first of `coreapps`.
     pub coreapp: Option<crate::facts::network::Peer>,
+    /// The first of `webapps`.
     pub webapp: Option<crate::facts::network::Peer>,
+    /// Every coreapp (HA, multiconnect), running ones first, then by name.
+    pub coreapps: Vec<crate::facts::network::Peer>,
+    /// Every webapp, running ones first, then by name.
+    pub webapps: Vec<crate::facts::network::Peer>,
+    /// Names that Docker's embedded DNS answers only inside user-defined networks, of every
+    /// container on this engine (not only WhatsApp's).
+    pub network_names: Vec<NetworkName>,
+}
+
+/// A name that resolves only inside a user-defined Docker network: a container's name, its
+/// compose service (`com.docker.compose.service`, which compose makes an alias) or an alias
+/// the container list reports. Taken from the list, not from inspecting every container, so
+/// an alias given with `docker run --network-alias` is missing on engines before API 1.44.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkName {
+    pub name: String,
+    /// `container name`, `compose service` or `network alias`.
+    pub kind: &'static str,
+    pub container: String,
+    pub network: String,
+    /// The container's address on that network, when it has one (running).
+    pub address: Option<String>,
+}
+
+impl NetworkName {
+    /// How a message names it: `the compose service of container wa-db-1 on network wa_default
+    /// (172.18.0.2)`.
+    pub fn describe(&self) -> String {
+        let at = self
+            .address
+            .as_ref()
+            .map(|a| format!(" ({a})"))
+            .unwrap_or_else(|| " (not running)".to_string());
+        match self.kind {
+            "container name" => format!(
+                "the name of container {} on Docker network {}{at}",
+                self.container, self.network
+            ),
+            kind => format!(
+                "the {kind} of container {} on Docker network {}{at}",
+                self.container, self.network
+            ),
+        }
+    }
+}
+
+/// Docker's names of one listed container on its user-defined networks (the default bridge,
+/// `host` and `none` resolve no container names).
+fn network_names(summary: &bollard::models::ContainerSummary) -> Vec<NetworkName> {
+    let container = summary
+        .names
+        .as_ref()
+        .and_then(|n| n.iter().find(|n| n.matches('/').count() == 1))
+        .map(|n| n.trim_start_matches('/').to_string())
+        .unwrap_or_default();
+    let service = summary
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("com.docker.compose.service").cloned());
+    let mut out = Vec::new();
+    let networks = summary
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.clone())
+        .unwrap_or_default();
+    for (network, endpoint) in networks {
+        if matches!(network.as_str(), "bridge" | "host" | "none") {
+            continue;
+        }
+        let address = endpoint.ip_address.clone().filter(|a| !a.is_empty());
+        let mut add = |name: &str, kind: &'static str| {
+            let name = name.to_ascii_lowercase();
+            if !name.is_empty()
+                && !out
+                    .iter()
+                    .any(|n: &NetworkName| n.name == name && n.network == network)
+            {
+                out.push(NetworkName {
+                    name,
+                    kind,
+                    container: container.clone(),
+                    network: network.clone(),
+                    address: address.clone(),
+                });
+            }
+        };
+        add(&container, "container name");
+        if let Some(s) = &service {
+            add(s, "compose service");
+        }
+        for alias in endpoint
+            .aliases
+            .iter()
+            .flatten()
+            .chain(endpoint.dns_names.iter().flatten())
+        {
+            add(alias, "network alias");
+        }
+    }
+    out
+}
+
+/// The database settings that must agree between containers, normalised (engine spelled one
+/// way, the default port filled in, the password as a salted fingerprint).
+fn db_identity(env: &HashMap<String, String>, salt: &[u8]) -> Vec<(&'static str, Option<String>)> {
+    let get = |k: &str| {
+        env.get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let engine = get("WA_DB_ENGINE").map(|e| match crate::facts::database::Engine::parse(&e) {
+        Some(engine) => engine.name().to_string(),
+        None => e.to_ascii_lowercase(),
+    });
+    let port = get("WA_DB_PORT").or_else(|| {
+        get("WA_DB_ENGINE")
+            .and_then(|e| crate::facts::database::Engine::parse(&e))
+            .map(|e| e.default_port().to_string())
+    });
+    vec![
+        ("WA_DB_ENGINE", engine),
+        (
+            "WA_DB_HOSTNAME",
+            get("WA_DB_HOSTNAME").map(|h| h.to_ascii_lowercase()),
+        ),
+        ("WA_DB_PORT", port),
+        ("WA_DB_USERNAME", get("WA_DB_USERNAME")),
+        (
+            "WA_DB_PASSWORD",
+            env.get("WA_DB_PASSWORD").map(|p| fingerprint(salt, p)),
+        ),
+        ("WA_DB_NAME_PREFIX", get("WA_DB_NAME_PREFIX")),
+    ]
+}
+
+/// Compares every container's database settings with the reference coreapp's (else the first
+/// webapp's): name → mismatch.
+fn db_env_mismatches(peers: &Peers, salt: &[u8]) -> HashMap<String, DbEnvMismatch> {
+    let mut out = HashMap::new();
+    let Some(reference) = peers.coreapp.as_ref().or(peers.webapp.as_ref()) else {
+        return out;
+    };
+    let want = db_identity(&reference.env, salt);
+    for peer in peers.coreapps.iter().chain(&peers.webapps) {
+        if peer.name == reference.name {
+            continue;
+        }
+        let differs: Vec<String> = db_identity(&peer.env, salt)
+            .into_iter()
+            .zip(&want)
+            .filter(|((_, a), (_, b))| a != b)
+            .map(|((k, _), _)| k.to_string())
+            .collect();
+        if !differs.is_empty() {
+            out.insert(
+                peer.name.clone(),
+                DbEnvMismatch {
+                    with: reference.name.clone(),
+                    differs,
+                },
+            );
+        }
+    }
+    out
 }
 
 /// Lists and inspects the WhatsApp containers; also returns the running coreapp and webapp
@@ -215,6 +396,7 @@ pub async fn gather(
     let mut containers = Vec::new();
     let mut peers = Peers::default();
     for summary in list {
+        peers.network_names.extend(network_names(&summary));
         let (Some(id), Some(image)) = (summary.id, summary.image) else {
             continue;
         };
@@ -224,21 +406,19 @@ pub async fn gather(
         match docker.inspect_container(&id, None).await {
             Ok(inspect) => {
                 let facts = container_facts(&inspect, &image, role, &salt, collected_at);
-                let slot = match role {
-                    Role::Coreapp => &mut peers.coreapp,
-                    Role::Webapp => &mut peers.webapp,
+                let pid = inspect
+                    .state
+                    .as_ref()
+                    .and_then(|s| s.pid)
+                    .filter(|p| *p > 0 && facts.running);
+                let peer = crate::facts::network::Peer {
+                    name: facts.name.clone(),
+                    pid,
+                    env: env_map(&inspect),
                 };
-                if slot.is_none() || facts.running {
-                    let pid = inspect
-                        .state
-                        .as_ref()
-                        .and_then(|s| s.pid)
-                        .filter(|p| *p > 0 && facts.running);
-                    *slot = Some(crate::facts::network::Peer {
-                        name: facts.name.clone(),
-                        pid,
-                        env: env_map(&inspect),
-                    });
+                match role {
+                    Role::Coreapp => peers.coreapps.push(peer),
+                    Role::Webapp => peers.webapps.push(peer),
                 }
                 containers.push(facts);
             }
@@ -250,6 +430,15 @@ pub async fn gather(
             }
             Err(e) => return Err(describe(&format!("GET /containers/{id}/json"), &e)),
         }
+    }
+    for list in [&mut peers.coreapps, &mut peers.webapps] {
+        list.sort_by(|a, b| (a.pid.is_none(), &a.name).cmp(&(b.pid.is_none(), &b.name)));
+    }
+    peers.coreapp = peers.coreapps.first().cloned();
+    peers.webapp = peers.webapps.first().cloned();
+    let mut mismatches = db_env_mismatches(&peers, &salt);
+    for c in &mut containers {
+        c.db_env_mismatch = mismatches.remove(&c.name);
     }
     containers.sort_by(|a, b| (a.role as u8, &a.name).cmp(&(b.role as u8, &b.name)));
     Ok((summarise(containers), peers))
@@ -419,6 +608,7 @@ pub fn container_facts(
             .filter(|v| !v.is_empty())
             .map(|v| fingerprint(salt, v)),
         env_names,
+        db_env_mismatch: None,
     }
 }
 
@@ -471,6 +661,128 @@ mod tests {
             "another run cannot match it"
         );
         assert_eq!(a.len(), 16);
+    }
+
+    #[test]
+    fn names_only_user_defined_networks_resolve() {
+        use bollard::models::{ContainerSummaryNetworkSettings, EndpointSettings};
+        let endpoint = |ip: &str, aliases: Option<Vec<&str>>| EndpointSettings {
+            ip_address: Some(ip.to_string()),
+            aliases: aliases.map(|a| a.into_iter().map(str::to_string).collect()),
+            ..Default::default()
+        };
+        let summary = bollard::models::ContainerSummary {
+            names: Some(vec!["/wa-db-1".into(), "/wa-web-1/db".into()]),
+            labels: Some([("com.docker.compose.service".to_string(), "DB".to_string())].into()),
+            network_settings: Some(ContainerSummaryNetworkSettings {
+                networks: Some(
+                    [
+                        ("wa_default".to_string(), endpoint("172.18.0.2", None)),
+                        ("bridge".to_string(), endpoint("172.17.0.2", None)),
+                        (
+                            "backend".to_string(),
+                            endpoint("", Some(vec!["mysql", "wa-db-1"])),
+                        ),
+                    ]
+                    .into(),
+                ),
+            }),
+            ..Default::default()
+        };
+        let mut names: Vec<(String, &str, String, Option<String>)> = network_names(&summary)
+            .into_iter()
+            .map(|n| (n.name, n.kind, n.network, n.address))
+            .collect();
+        names.sort();
+        let ip = Some("172.18.0.2".to_string());
+        assert_eq!(
+            names,
+            vec![
+                ("db".into(), "compose service", "backend".into(), None),
+                (
+                    "db".into(),
+                    "compose service",
+                    "wa_default".into(),
+                    ip.clone()
+                ),
+                ("mysql".into(), "network alias", "backend".into(), None),
+                ("wa-db-1".into(), "container name", "backend".into(), None),
+                ("wa-db-1".into(), "container name", "wa_default".into(), ip),
+            ]
+        );
+        let n = network_names(&summary).remove(0);
+        assert!(
+            n.describe()
+                .contains("of container wa-db-1 on Docker network")
+        );
+    }
+
+    #[test]
+    fn database_settings_must_agree() {
+        let salt = [1u8; 16];
+        let peer =
+            |name: &str, pid: Option<i64>, env: &[(&str, &str)]| crate::facts::network::Peer {
+                name: name.into(),
+                pid,
+                env: env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            };
+        let base = [
+            ("WA_DB_ENGINE", "MYSQL"),
+            ("WA_DB_HOSTNAME", "db"),
+            ("WA_DB_PORT", "3306"),
+            ("WA_DB_USERNAME", "wa"),
+            ("WA_DB_PASSWORD", "p1"),
+        ];
+        // Spelled differently, meaning the same: engine case, host case, the default port.
+        let same = [
+            ("WA_DB_ENGINE", "mysql"),
+            ("WA_DB_HOSTNAME", "DB"),
+            ("WA_DB_USERNAME", "wa"),
+            ("WA_DB_PASSWORD", "p1"),
+        ];
+        let other = [
+            ("WA_DB_ENGINE", "MYSQL"),
+            ("WA_DB_HOSTNAME", "db"),
+            ("WA_DB_PORT", "3306"),
+            ("WA_DB_USERNAME", "wa"),
+            ("WA_DB_PASSWORD", "p2"),
+            ("WA_DB_NAME_PREFIX", "shard2"),
+        ];
+        let a = peer("core-a", Some(10), &base);
+        let mut peers = Peers {
+            coreapp: Some(a.clone()),
+            coreapps: vec![
+                a,
+                peer("core-b", Some(11), &same),
+                peer("core-c", None, &other),
+            ],
+            webapps: vec![peer("web", Some(12), &base)],
+            ..Peers::default()
+        };
+        peers.webapp = peers.webapps.first().cloned();
+        let m = db_env_mismatches(&peers, &salt);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(
+            m["core-c"],
+            DbEnvMismatch {
+                with: "core-a".into(),
+                differs: vec!["WA_DB_PASSWORD".into(), "WA_DB_NAME_PREFIX".into()],
+            }
+        );
+        // Without a coreapp the webapps are compared with the first of them.
+        let lone = Peers {
+            webapp: Some(peer("web-1", Some(1), &base)),
+            webapps: vec![
+                peer("web-1", Some(1), &base),
+                peer("web-2", Some(2), &other),
+            ],
+            ..Peers::default()
+        };
+        assert_eq!(db_env_mismatches(&lone, &salt)["web-2"].with, "web-1");
+        assert!(db_env_mismatches(&Peers::default(), &salt).is_empty());
     }
 
     #[test]
