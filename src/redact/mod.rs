@@ -26,7 +26,6 @@ pub(crate) mod names;
 mod scan;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt::Write as _;
 use std::io::{self, BufRead, Write};
 
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -108,6 +107,11 @@ type FastSet<K> = HashSet<K, std::hash::BuildHasherDefault<Fnv>>;
 /// elsewhere: too likely to be ordinary text.
 const MIN_LEARNED: usize = 6;
 
+/// The most revealed values remembered (a log with a new session cookie on every line would
+/// otherwise grow the automaton without end). Past it, values are still replaced where a
+/// pattern finds them, just not looked for elsewhere.
+const MAX_LEARNED: usize = 10_000;
+
 /// The redaction engine for one run.
 pub struct Redactor {
     scanner: scan::Scanner,
@@ -118,14 +122,13 @@ pub struct Redactor {
     custom_set: Option<RegexSet>,
     secrets: Vec<Secret>,
     seen: FastSet<Vec<u8>>,
+    /// How many of `secrets` were revealed by patterns (not given).
+    learned: usize,
     needles: Option<known::Needles>,
     /// Secrets were added since `needles` was built.
     dirty: bool,
     views: known::Views,
-    /// Secret → (kind, number) of its placeholder.
-    tokens: FastMap<Vec<u8>, (String, u32)>,
-    next_token: HashMap<String, u32>,
-    counts: FastMap<String, u64>,
+    ledger: Ledger,
     state: Option<State>,
     /// The current file is a `.pgpass`.
     pgpass: bool,
@@ -205,12 +208,11 @@ impl Redactor {
             custom_set,
             secrets: Vec::new(),
             seen: FastSet::default(),
+            learned: 0,
             needles: None,
             dirty: false,
             views: known::Views::default(),
-            tokens: FastMap::default(),
-            next_token: HashMap::new(),
-            counts: FastMap::default(),
+            ledger: Ledger::default(),
             state: None,
             pgpass: false,
             hits: Vec::new(),
@@ -240,7 +242,8 @@ impl Redactor {
 
     /// Remembers a value a pattern revealed, unless it reads like ordinary text.
     fn remember(&mut self, kind: &str, value: &[u8]) {
-        if learnable(value) && !self.seen.contains(value) {
+        if self.learned < MAX_LEARNED && learnable(value) && !self.seen.contains(value) {
+            self.learned += 1;
             self.add_secret(kind.to_string(), value.to_vec());
         }
     }
@@ -275,11 +278,6 @@ impl Redactor {
         names
     }
 
-    /// The secrets the leak scan must not find: those given and those learned so far.
-    pub fn known_secrets(&self) -> impl Iterator<Item = &[u8]> {
-        self.secrets.iter().map(|s| s.value.as_slice())
-    }
-
     /// A leak scanner for every secret known so far, in every form this redactor replaces.
     pub fn leak_scanner(&self) -> Result<LeakScanner, RedactError> {
         let secrets: Vec<(String, Vec<u8>)> = self
@@ -309,7 +307,11 @@ impl Redactor {
 
     /// How many values each rule replaced so far.
     pub fn counts(&self) -> BTreeMap<String, u64> {
-        self.counts.iter().map(|(k, v)| (k.clone(), *v)).collect()
+        self.ledger
+            .counts
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
     }
 
     /// First pass over a file: remembers every secret value its patterns reveal (a
@@ -564,8 +566,9 @@ impl Redactor {
             return emit(out, text, written);
         }
         // Earliest first; at the same start the longest; a pattern before a known secret
-        // (it names the kind of secret it found).
-        spans.sort_unstable_by_key(|s| {
+        // (it names the kind of secret it found); otherwise in the order they were found, so
+        // `Authorization: Bearer x` counts as the header it is, not as a bare bearer token.
+        spans.sort_by_key(|s| {
             (
                 s.start,
                 std::cmp::Reverse(s.end),
@@ -594,16 +597,17 @@ impl Redactor {
                 Rule::Drop | Rule::Learn(_) => {}
                 Rule::Pattern(rule, kind) => {
                     let secret = s.secret.as_deref().unwrap_or(&text[s.start..s.end]);
-                    self.placeholder(kind, secret, rule, &mut line);
+                    self.ledger.placeholder(kind, secret, rule, &mut line);
                 }
                 Rule::Known(k, form) => {
-                    let mut rule = std::mem::take(&mut self.rule_name);
+                    let secret = &self.secrets[k];
+                    let rule = &mut self.rule_name;
                     rule.clear();
-                    let _ = write!(rule, "known-{}{}", self.secrets[k].kind, form.suffix());
-                    let (kind, value) =
-                        (self.secrets[k].kind.clone(), self.secrets[k].value.clone());
-                    self.placeholder(&kind, &value, &rule, &mut line);
-                    self.rule_name = rule;
+                    rule.push_str("known-");
+                    rule.push_str(&secret.kind);
+                    rule.push_str(form.suffix());
+                    self.ledger
+                        .placeholder(&secret.kind, &secret.value, rule, &mut line);
                 }
             }
             last = end;
@@ -623,6 +627,50 @@ impl Redactor {
         r
     }
 
+    /// An operator's regex rule applied to a line.
+    fn replace(&mut self, re: &Regex, group: usize, name: &str, input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(input.len());
+        let mut last = 0;
+        let caps: Vec<(usize, usize, usize)> = re
+            .captures_iter(input)
+            .filter_map(|c| {
+                let m = c.get(group)?;
+                Some((
+                    c.get(0).map_or(m.start(), |w| w.start()),
+                    m.start(),
+                    m.end(),
+                ))
+            })
+            .collect();
+        for (whole, start, end) in caps {
+            // An already redacted value, or a match inside a placeholder, stays as it is.
+            if input[start..end].starts_with(b"<redacted:")
+                || input[..whole].ends_with(b"<redacted:")
+                || known::inside_placeholder(input, start, end)
+                || start < last
+            {
+                continue;
+            }
+            out.extend_from_slice(&input[last..start]);
+            self.ledger
+                .placeholder(name, &input[start..end], name, &mut out);
+            last = end;
+        }
+        out.extend_from_slice(&input[last..]);
+        out
+    }
+}
+
+/// The placeholders handed out and the replacements counted, per rule.
+#[derive(Default)]
+struct Ledger {
+    /// Secret → (kind, number) of its placeholder.
+    tokens: FastMap<Vec<u8>, (String, u32)>,
+    next_token: HashMap<String, u32>,
+    counts: FastMap<String, u64>,
+}
+
+impl Ledger {
     /// Appends the placeholder of `secret` (the same one wherever it appears) and counts it.
     fn placeholder(&mut self, kind: &str, secret: &[u8], rule: &str, out: &mut Vec<u8>) {
         match self.counts.get_mut(rule) {
@@ -657,38 +705,6 @@ impl Redactor {
         }
         out.extend_from_slice(&digits[i..]);
         out.push(b'>');
-    }
-
-    /// An operator's regex rule applied to a line.
-    fn replace(&mut self, re: &Regex, group: usize, name: &str, input: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(input.len());
-        let mut last = 0;
-        let caps: Vec<(usize, usize, usize)> = re
-            .captures_iter(input)
-            .filter_map(|c| {
-                let m = c.get(group)?;
-                Some((
-                    c.get(0).map_or(m.start(), |w| w.start()),
-                    m.start(),
-                    m.end(),
-                ))
-            })
-            .collect();
-        for (whole, start, end) in caps {
-            // An already redacted value, or a match inside a placeholder, stays as it is.
-            if input[start..end].starts_with(b"<redacted:")
-                || input[..whole].ends_with(b"<redacted:")
-                || known::inside_placeholder(input, start, end)
-                || start < last
-            {
-                continue;
-            }
-            out.extend_from_slice(&input[last..start]);
-            self.placeholder(name, &input[start..end], name, &mut out);
-            last = end;
-        }
-        out.extend_from_slice(&input[last..]);
-        out
     }
 }
 

@@ -462,14 +462,7 @@ impl Scanner {
             cookie(t, vs, ve, set, out);
             return None;
         }
-        out.push(Span::new(
-            vs,
-            ve,
-            rule,
-            kind,
-            Some(unquote(raw, quote)),
-            true,
-        ));
+        out.push(Span::new(vs, ve, rule, kind, unquote(raw, quote), true));
         None
     }
 
@@ -555,7 +548,7 @@ impl Scanner {
             ve,
             "sql-password",
             "password",
-            Some(unquote(&t[vs..ve], quote)),
+            unquote(&t[vs..ve], quote),
             true,
         ));
     }
@@ -809,13 +802,14 @@ fn close(t: &[u8], i: usize, q: Quote) -> (usize, usize) {
 }
 
 /// The value as programs see it: quotes' escapes undone.
-fn unquote(raw: &[u8], quote: Option<Quote>) -> Vec<u8> {
-    let Some(q) = quote else {
-        return raw.to_vec();
-    };
-    if memchr::memchr2(b'\\', b'\'', raw).is_none() {
-        return raw.to_vec();
-    }
+/// None when that is the raw value itself.
+fn unquote(raw: &[u8], quote: Option<Quote>) -> Option<Vec<u8>> {
+    let q = quote?;
+    memchr::memchr2(b'\\', b'\'', raw)?;
+    Some(unescape(raw, q))
+}
+
+fn unescape(raw: &[u8], q: Quote) -> Vec<u8> {
     let depth = (q.bs + 1).trailing_zeros() as usize;
     let mut v = raw.to_vec();
     for _ in 0..depth {
@@ -1060,7 +1054,7 @@ fn authorization(t: &[u8], vs: usize, ve: usize, quote: Option<Quote>, out: &mut
         vs + ce,
         "authorization-header",
         "token",
-        Some(unquote(cred, quote)),
+        unquote(cred, quote),
         true,
     ));
     if basic {
