@@ -230,6 +230,28 @@ fn one_file_is_redacted_with_what_it_reveals_itself() {
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(!text.contains("Cmd-"), "{text}");
     assert!(text.contains("replay with <redacted:password:"), "{text}");
+    // E-mail addresses are personal data like phone numbers, with the same kind of switch.
+    let log = corpus().join("app.log");
+    for (flag, kept) in [(None, false), (Some("--no-redact-emails"), true)] {
+        let out = dir.path().join("app.redacted.log");
+        let mut cmd = preflight();
+        cmd.arg("redact")
+            .arg(&log)
+            .arg("-o")
+            .arg(&out)
+            .arg("--force");
+        cmd.args(flag);
+        let o = cmd.output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text.contains("ops.lead@example.com"), kept, "{flag:?}");
+        assert!(!text.contains("+44 20 7946 0958"), "{flag:?}");
+    }
     // A compressed single file comes out decompressed and redacted.
     let gz = dir.path().join("db.env.gz");
     std::fs::write(&gz, gzip(&std::fs::read(corpus().join("db.env")).unwrap())).unwrap();
@@ -461,6 +483,11 @@ fn the_corpus_passes_through_a_real_bundle_with_nothing_planted_left() {
         entry(&entries, want);
     }
     assert_nothing_planted(&entries);
+    // Redaction keeps the bundle's own JSON documents valid.
+    for (path, bytes) in entries.iter().filter(|(p, _)| p.ends_with(".json")) {
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .unwrap_or_else(|e| panic!("{path} is no longer JSON: {e}"));
+    }
     assert_eq!(
         String::from_utf8_lossy(entry(&entries, "_control.txt")),
         std::fs::read_to_string(corpus().join("control.txt")).unwrap()
