@@ -226,7 +226,7 @@ pub fn run_history(args: HistoryArgs) -> Result<i32, Failure> {
             }
             ListFormat::Table => table(
                 &[
-                    "run", "started", "ms", "pass", "warn", "fail", "error", "groups",
+                    "run", "started", "ms", "pass", "info", "warn", "fail", "error", "groups",
                 ],
                 runs.iter()
                     .map(|r| {
@@ -235,6 +235,7 @@ pub fn run_history(args: HistoryArgs) -> Result<i32, Failure> {
                             when(r.started_at),
                             r.duration_ms.to_string(),
                             r.pass.to_string(),
+                            r.info.to_string(),
                             r.warn.to_string(),
                             r.fail.to_string(),
                             r.error.to_string(),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode};
-use sqlx::{Connection, Row, SqliteConnection};
+use sqlx::{AssertSqlSafe, Connection, Row, SqliteConnection};
 use time::OffsetDateTime;
 
 use crate::report::{Report, Status};
@@ -22,8 +22,9 @@ use crate::report::{Report, Status};
 /// Where the daemon keeps its history unless told otherwise.
 pub const DEFAULT_PATH: &str = "/var/lib/wa-preflight/history.db";
 
-/// Version of the database layout (`PRAGMA user_version`).
-const LAYOUT_VERSION: i64 = 1;
+/// Version of the database layout (`PRAGMA user_version`). 2: `runs.info` (the `info` status
+/// count); a layout-1 database is upgraded in place.
+const LAYOUT_VERSION: i64 = 2;
 
 /// Why the history could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,8 @@ pub struct RunRecord {
     pub waived: i64,
     /// The fact groups gathered in this run (`host,docker,database`).
     pub groups: String,
+    /// `info` results (0 for runs recorded before the status existed).
+    pub info: i64,
 }
 
 /// A rule whose status changed.
@@ -222,7 +225,7 @@ impl History {
                 duration_ms INTEGER NOT NULL,
                 pass INTEGER NOT NULL, warn INTEGER NOT NULL, fail INTEGER NOT NULL,
                 error INTEGER NOT NULL, skip INTEGER NOT NULL, waived INTEGER NOT NULL,
-                groups TEXT NOT NULL)",
+                groups TEXT NOT NULL, info INTEGER NOT NULL DEFAULT 0)",
             "CREATE INDEX IF NOT EXISTS runs_started ON runs(started_unix)",
             "CREATE TABLE IF NOT EXISTS transitions (
                 id INTEGER PRIMARY KEY,
@@ -242,13 +245,24 @@ impl History {
                 status TEXT NOT NULL,
                 observed TEXT,
                 message TEXT NOT NULL)",
-            "PRAGMA user_version = 1",
         ] {
             sqlx::query(stmt)
                 .execute(&mut conn)
                 .await
                 .map_err(|e| e.to_string())?;
         }
+        if version == 1 {
+            sqlx::query("ALTER TABLE runs ADD COLUMN info INTEGER NOT NULL DEFAULT 0")
+                .execute(&mut conn)
+                .await
+                .map_err(|e| format!("upgrading layout 1: {e}"))?;
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "PRAGMA user_version = {LAYOUT_VERSION}"
+        )))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
         Ok(History {
             conn,
             path: path.to_path_buf(),
@@ -294,8 +308,8 @@ impl History {
         let s = &report.summary;
         let at = report.started_at;
         let run_id: i64 = sqlx::query_scalar(
-            "INSERT INTO runs (started_at, started_unix, duration_ms, pass, warn, fail, error, skip, waived, groups)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO runs (started_at, started_unix, duration_ms, pass, warn, fail, error, skip, waived, groups, info)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(ts(at))
         .bind(at.unix_timestamp())
@@ -307,6 +321,7 @@ impl History {
         .bind(s.count(Status::Skip) as i64)
         .bind(s.count(Status::Waived) as i64)
         .bind(groups)
+        .bind(s.count(Status::Info) as i64)
         .fetch_one(&mut *tx)
         .await
         .map_err(&err)?;
@@ -462,7 +477,7 @@ impl History {
     ) -> Result<Vec<RunRecord>, HistoryError> {
         let path = self.path.clone();
         let rows = sqlx::query(
-            "SELECT id, started_at, duration_ms, pass, warn, fail, error, skip, waived, groups
+            "SELECT id, started_at, duration_ms, pass, warn, fail, error, skip, waived, groups, info
              FROM runs WHERE started_unix >= ? ORDER BY id DESC LIMIT ?",
         )
         .bind(since.map_or(i64::MIN, OffsetDateTime::unix_timestamp))
@@ -480,7 +495,7 @@ impl History {
         let path = self.path.clone();
         let err = sql(&path);
         let base = sqlx::query(
-            "SELECT id, started_at, duration_ms, pass, warn, fail, error, skip, waived, groups
+            "SELECT id, started_at, duration_ms, pass, warn, fail, error, skip, waived, groups, info
              FROM runs WHERE warn = 0 AND fail = 0 AND error = 0 ORDER BY id DESC LIMIT 1",
         )
         .fetch_optional(&mut self.conn)
@@ -491,7 +506,7 @@ impl History {
         let base = match base {
             Some(b) => Some(b),
             None => sqlx::query(
-                "SELECT id, started_at, duration_ms, pass, warn, fail, error, skip, waived, groups
+                "SELECT id, started_at, duration_ms, pass, warn, fail, error, skip, waived, groups, info
                  FROM runs ORDER BY id LIMIT 1",
             )
             .fetch_optional(&mut self.conn)
@@ -559,6 +574,7 @@ fn run_record(r: &sqlx::sqlite::SqliteRow) -> RunRecord {
         skip: r.get(7),
         waived: r.get(8),
         groups: r.get(9),
+        info: r.get(10),
     }
 }
 

@@ -405,15 +405,7 @@ fn gather_options(config: &Config, set: &RuleSet, args: &GatherArgs) -> GatherOp
     let s = &config.storage;
     let mut extra = s.paths.clone();
     extra.extend(args.paths.iter().cloned());
-    let mut opts = GatherOptions::with_paths(
-        s.docker_root
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("/var/lib/docker")),
-        s.media
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("/usr/local/wamedia")),
-        extra,
-    );
+    let mut opts = GatherOptions::with_paths(s.docker_root.clone(), s.media.clone(), extra);
     let d = &config.docker;
     let docker = &mut opts.docker;
     docker.host = args.docker_host.clone().or_else(|| d.host.clone());

@@ -83,7 +83,7 @@ fn mariadb_fails_as_mariadb() {
         "fail",
         "the client supports MySQL 5.7 and 8.0",
     );
-    assert_verdict(&v, "db.tls", "pass", "not encrypted");
+    assert_verdict(&v, "db.tls", "info", "not encrypted");
 }
 
 #[test]

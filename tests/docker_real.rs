@@ -425,3 +425,238 @@ fn imitation_deployments_are_judged_rule_by_rule() {
         "{message}"
     );
 }
+
+/// Our reading of a profile agrees with what Docker and runc really do: each profile's verdict
+/// from `seccomp_profile::judge` is compared with statx executed in a container started under
+/// that profile, for entries gated on Docker's arch names, capabilities and kernel versions and
+/// for each kind of action.
+#[test]
+fn profile_judgement_matches_docker_for_real() {
+    use wa_preflight::facts::docker::seccomp_profile::{Target, judge};
+    require_daemon(DOCKER_SOCK);
+    let _g = serial();
+    let rt = runtime();
+    let client = client(DOCKER_SOCK);
+    let kernel = docker(DOCKER_SOCK, &["info", "--format", "{{.KernelVersion}}"]);
+    let target = Target::default_container(Some(kernel));
+    let deny = |gate: &str| {
+        format!(
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{{"names":["statx"],"action":"SCMP_ACT_ERRNO","errnoRet":1{gate}}}]}}"#
+        )
+    };
+    let act = |action: &str| {
+        format!(
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{{"names":["statx"],"action":"{action}"}}]}}"#
+        )
+    };
+    let cases = [
+        ("plain deny", deny("")),
+        // Docker compares `arches` with its own name for the host: amd64.
+        (
+            "deny except on amd64",
+            deny(r#","excludes":{"arches":["amd64"]}"#),
+        ),
+        (
+            "deny on amd64 only",
+            deny(r#","includes":{"arches":["amd64"]}"#),
+        ),
+        (
+            "deny on arm64 only",
+            deny(r#","includes":{"arches":["arm64"]}"#),
+        ),
+        (
+            "deny under libseccomp's arch name",
+            deny(r#","includes":{"arches":["SCMP_ARCH_X86_64"]}"#),
+        ),
+        (
+            "deny with CAP_SYS_ADMIN only",
+            deny(r#","includes":{"caps":["CAP_SYS_ADMIN"]}"#),
+        ),
+        (
+            "deny unless CAP_CHOWN",
+            deny(r#","excludes":{"caps":["CAP_CHOWN"]}"#),
+        ),
+        (
+            "deny from kernel 4.0",
+            deny(r#","includes":{"minKernel":"4.0"}"#),
+        ),
+        (
+            "deny from kernel 99.0",
+            deny(r#","includes":{"minKernel":"99.0"}"#),
+        ),
+        (
+            "deny until kernel 4.0",
+            deny(r#","excludes":{"minKernel":"4.0"}"#),
+        ),
+        ("trace without a tracer", act("SCMP_ACT_TRACE")),
+        ("log", act("SCMP_ACT_LOG")),
+    ];
+    for (what, profile) in cases {
+        let ours = judge("case", &profile, &target).unwrap();
+        let real = rt
+            .block_on(statx::run(&client, Some(format!("seccomp={profile}"))))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(
+            ours.statx_allowed, real.allowed,
+            "{what}: we say {ours:?}, Docker did {real:?}"
+        );
+        if !real.allowed {
+            assert!(ours.errno.is_some(), "{what}: {ours:?}");
+        }
+    }
+    assert_no_probe_leftovers(DOCKER_SOCK);
+}
+
+/// A coreapp started with its own seccomp profile is judged by it, and storage follows the
+/// media volume to where it really is; a daemon.json profile the running daemon does not use
+/// yet is a warning about the next restart.
+#[test]
+fn what_the_client_really_uses() {
+    require_daemon(DOCKER_SOCK);
+    let _g = serial();
+    let _cleanup = Cleanup::new();
+    import_image("docker.whatsapp.biz/coreapp:v2.51.2", Some("2099-12-31"));
+    import_image("docker.whatsapp.biz/web:v2.51.2", Some("2099-12-31"));
+    let media = tempfile::tempdir().unwrap();
+    let deny = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/seccomp/deny-statx.json"
+    );
+    let mut env = db_env();
+    env.extend([("WA_SECRET", "same-secret"), ("WA_APP_MULTICONNECT", "0")]);
+    let flags = |extra: &[&str]| {
+        let mut f: Vec<String> = vec![
+            "-v".into(),
+            format!("{}:/usr/local/wamedia", media.path().display()),
+            "--cap-drop".into(),
+            "MKNOD".into(),
+        ];
+        f.extend(extra.iter().map(|s| s.to_string()));
+        f
+    };
+    run(&Spec {
+        name: "wapf-coreapp",
+        image: "docker.whatsapp.biz/coreapp:v2.51.2",
+        env: env.clone(),
+        flags: flags(&["--security-opt", &format!("seccomp={deny}")]),
+        cmd: vec!["sleep", "3600"],
+    });
+    run(&Spec {
+        name: "wapf-webapp",
+        image: "docker.whatsapp.biz/web:v2.51.2",
+        env: env.clone(),
+        flags: flags(&[
+            "-p",
+            "127.0.0.1::443",
+            "--security-opt",
+            "seccomp=unconfined",
+        ]),
+        cmd: vec!["sleep", "3600"],
+    });
+    let out = preflight()
+        .args(["facts", "--no-statx-probe"])
+        .output()
+        .unwrap();
+    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, v) = check_json(&["--no-statx-probe"]);
+    // The daemon's built-in profile allows statx; the coreapp's own does not.
+    assert_verdict(&v, "docker.seccomp.profile", "pass", "built-in default");
+    assert_verdict(
+        &v,
+        "wa.seccomp.profile",
+        "fail",
+        "wapf-coreapp's own seccomp profile blocks statx",
+    );
+    let (_, message) = verdict(&v, "wa.seccomp.profile");
+    assert!(
+        message.contains("wapf-webapp's own seccomp profile allows statx (unconfined)"),
+        "{message}"
+    );
+    // The media volume is judged where the bind mount really comes from.
+    let media_paths: Vec<String> = facts["host"]["storage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|fs| fs["paths"].as_array().unwrap().clone())
+        .filter(|p| p["role"] == "media")
+        .map(|p| p["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        media_paths,
+        [media.path().display().to_string()],
+        "{}",
+        facts["host"]["storage"]
+    );
+    assert!(
+        facts["host"]["storage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|fs| fs["paths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["role"] != "root")),
+        "the root filesystem is not judged for itself"
+    );
+
+    // The same containers without a media mount, and with a named volume instead.
+    remove_test_containers();
+    run(&Spec {
+        name: "wapf-coreapp",
+        image: "docker.whatsapp.biz/coreapp:v2.51.2",
+        env: env.clone(),
+        flags: vec!["-v".into(), "wapf-media:/usr/local/wamedia".into()],
+        cmd: vec!["sleep", "3600"],
+    });
+    let out = preflight()
+        .args(["facts", "--no-statx-probe"])
+        .output()
+        .unwrap();
+    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let root = docker(DOCKER_SOCK, &["info", "--format", "{{.DockerRootDir}}"]);
+    let volume = docker(
+        DOCKER_SOCK,
+        &[
+            "volume",
+            "inspect",
+            "--format",
+            "{{.Mountpoint}}",
+            "wapf-media",
+        ],
+    );
+    assert!(volume.starts_with(&root), "{volume}");
+    let paths = facts["host"]["storage"].to_string();
+    assert!(paths.contains(&format!("\"path\":\"{volume}\"")), "{paths}");
+    remove_test_containers();
+    docker(DOCKER_SOCK, &["volume", "rm", "wapf-media"]);
+
+    // No containers: the default media path does not exist here and is listed, not judged by
+    // the root filesystem.
+    let out = preflight()
+        .args(["facts", "--no-statx-probe"])
+        .output()
+        .unwrap();
+    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!std::path::Path::new("/usr/local/wamedia").exists());
+    assert_eq!(
+        facts["host"]["storage_missing"],
+        serde_json::json!([{"path": "/usr/local/wamedia", "role": "media", "exists": false, "resolved": ""}])
+    );
+
+    // daemon.json names the deny profile, but the running daemon reports its built-in one.
+    let dir = tempfile::tempdir().unwrap();
+    let dj = dir.path().join("daemon.json");
+    std::fs::write(&dj, format!(r#"{{"seccomp-profile": "{deny}"}}"#)).unwrap();
+    let (_, v) = check_json(&[
+        "--no-statx-probe",
+        "--daemon-json",
+        &dj.display().to_string(),
+    ]);
+    assert_verdict(
+        &v,
+        "docker.seccomp.profile",
+        "warn",
+        "takes effect when dockerd restarts and will then block statx",
+    );
+}

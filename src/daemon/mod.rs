@@ -377,8 +377,9 @@ pub async fn serve(mut setup: Setup, loader: Loader) -> Result<(), String> {
                 }
                 record_history(&shared, &setup.settings, &report, &due).await;
                 let summary = format!(
-                    "{} pass, {} warn, {} fail, {} error",
+                    "{} pass, {} info, {} warn, {} fail, {} error",
                     report.summary.pass,
+                    report.summary.info,
                     report.summary.warn,
                     report.summary.fail,
                     report.summary.error

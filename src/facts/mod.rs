@@ -122,7 +122,12 @@ pub struct HostFacts {
     pub libseccomp: Fact<seccomp::LibseccompFacts>,
     pub cpu: Fact<cpu::CpuFacts>,
     pub memory: Fact<memory::MemoryFacts>,
+    /// The filesystems holding the client's data; unavailable when none of its paths exists.
     pub storage: Fact<Vec<storage::FilesystemFacts>>,
+    /// Default paths that do not exist (no Docker data root yet, no media volume) and so were
+    /// not judged; absent from older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_missing: Option<Vec<storage::PathFacts>>,
     /// NTP state and peer offsets; absent from older documents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock: Option<Fact<clock::ClockFacts>>,
@@ -131,8 +136,9 @@ pub struct HostFacts {
 /// What to gather and how long each gatherer may take.
 #[derive(Debug, Clone)]
 pub struct GatherOptions {
-    /// Paths whose storage is judged, with their role.
-    pub paths: Vec<(PathBuf, storage::Role)>,
+    /// Paths whose storage is judged, with their role. Docker's data root and the media volume
+    /// are replaced by what the engine and the containers say unless the operator named them.
+    pub paths: Vec<storage::Wanted>,
     /// Time budgets of the disk latency probe.
     pub probe: probe::ProbeBudget,
     /// Deadline of each gatherer.
@@ -171,14 +177,28 @@ impl Default for Parts {
 }
 
 impl GatherOptions {
-    /// The documented default paths plus `extra`.
-    pub fn with_paths(docker_root: PathBuf, media: PathBuf, extra: Vec<PathBuf>) -> Self {
+    /// Docker's data root and the media volume (the operator's, or `None` for the defaults:
+    /// what the engine and the containers report, else `/var/lib/docker` and
+    /// `/usr/local/wamedia`), plus the operator's `extra` paths.
+    pub fn with_paths(
+        docker_root: Option<PathBuf>,
+        media: Option<PathBuf>,
+        extra: Vec<PathBuf>,
+    ) -> Self {
+        let wanted = |path: Option<PathBuf>, default: &str, role| storage::Wanted {
+            named: path.is_some(),
+            path: path.unwrap_or_else(|| PathBuf::from(default)),
+            role,
+        };
         let mut paths = vec![
-            (PathBuf::from("/"), storage::Role::Root),
-            (docker_root, storage::Role::Docker),
-            (media, storage::Role::Media),
+            wanted(docker_root, "/var/lib/docker", storage::Role::Docker),
+            wanted(media, docker::containers::MEDIA_PATH, storage::Role::Media),
         ];
-        paths.extend(extra.into_iter().map(|p| (p, storage::Role::Path)));
+        paths.extend(extra.into_iter().map(|path| storage::Wanted {
+            path,
+            role: storage::Role::Path,
+            named: true,
+        }));
         GatherOptions {
             paths,
             probe: probe::ProbeBudget::default(),
@@ -282,9 +302,9 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
     if let Fact::Available(c) = &connected
         && let Some(root) = &c.engine.root_dir
     {
-        for (path, role) in paths.iter_mut() {
-            if *role == storage::Role::Docker {
-                *path = PathBuf::from(root);
+        for w in paths.iter_mut() {
+            if w.role == storage::Role::Docker && !w.named {
+                w.path = PathBuf::from(root);
             }
         }
     }
@@ -369,13 +389,16 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
                 .await,
             )
         };
-        let (db, network, client) = tokio::join!(db, network, client);
-        (docker, db, network, client)
+        // Storage follows the containers: the media volume is where their
+        // `/usr/local/wamedia` mounts really come from (a named volume under the data root, or
+        // a bind mount's host path).
+        let paths = storage_paths(paths, &containers);
+        let storage = blocking("storage", d, p, move || storage::gather(&paths, &budget));
+        let (db, network, client, storage) = tokio::join!(db, network, client, storage);
+        (docker, db, network, client, storage)
     };
-    let (storage, (docker, database, network, client)) = tokio::join!(
-        blocking("storage", d, p, move || storage::gather(&paths, &budget)),
-        after_docker,
-    );
+    let (docker, database, network, client, storage) = after_docker.await;
+    let (storage, storage_missing) = split_storage(storage);
     let mut clock = clock;
     let client = client.map(|c| match c {
         Fact::Available(out) => {
@@ -400,12 +423,74 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
             cpu,
             memory,
             storage,
+            storage_missing,
             clock: Some(clock),
         },
         docker: Some(docker),
         database,
         client,
         network,
+    }
+}
+
+/// The wanted paths with the default media path replaced by the real sources of the WhatsApp
+/// containers' media mounts (when any container has one).
+fn storage_paths(
+    mut paths: Vec<storage::Wanted>,
+    containers: &[docker::containers::ContainerFacts],
+) -> Vec<storage::Wanted> {
+    let named_media = paths
+        .iter()
+        .any(|w| w.role == storage::Role::Media && w.named);
+    let mut sources: Vec<PathBuf> = Vec::new();
+    for c in containers {
+        for m in &c.mounts {
+            if m.destination == docker::containers::MEDIA_PATH
+                && let Some(src) = &m.source
+                && !sources.iter().any(|s| s.as_os_str() == src.as_str())
+            {
+                sources.push(PathBuf::from(src));
+            }
+        }
+    }
+    if named_media || sources.is_empty() {
+        return paths;
+    }
+    paths.retain(|w| w.role != storage::Role::Media);
+    paths.extend(sources.into_iter().map(|path| storage::Wanted {
+        path,
+        role: storage::Role::Media,
+        named: false,
+    }));
+    paths
+}
+
+/// The storage fact (unavailable when no path of the client's data exists) and the list of
+/// default paths that do not exist.
+fn split_storage(
+    storage: Fact<storage::Storage>,
+) -> (
+    Fact<Vec<storage::FilesystemFacts>>,
+    Option<Vec<storage::PathFacts>>,
+) {
+    match storage {
+        Fact::Available(s) if s.filesystems.is_empty() => {
+            let list = s
+                .missing
+                .iter()
+                .map(|m| format!("{} {}", m.role.describe(), m.path))
+                .collect::<Vec<_>>()
+                .join(" and ");
+            (
+                Fact::Unavailable(format!(
+                    "no path of the client's data exists yet ({list} do not exist): give --path \
+                     for the folder that will hold them"
+                )),
+                Some(s.missing),
+            )
+        }
+        Fact::Available(s) => (Fact::Available(s.filesystems), Some(s.missing)),
+        Fact::Unavailable(why) => (Fact::Unavailable(why), None),
     }
 }
 

@@ -1,10 +1,15 @@
-//! Storage behind the paths that matter (`/`, Docker's data root, the media volume, `--path`).
+//! Storage behind the paths that hold the client's data: Docker's data root, the real source of
+//! each WhatsApp container's media mount, and the paths the operator names (`--path`, config).
 //!
 //! Paths are grouped by filesystem, so each filesystem is measured once. For each: its mount,
 //! size and free space, the block device and the physical disks behind it (partitions, LVM/dm
-//! and md are followed through sysfs `slaves/` down to real disks), the disks' rotational flag,
-//! and a measured latency (see [`super::probe`]). A path that does not exist yet is judged by
-//! the filesystem it would be created on, and the document says so.
+//! and md are followed through sysfs `slaves/` down to real disks), the capacity of the drive
+//! it sits on, the disks' rotational flag, and a measured latency (see [`super::probe`]).
+//!
+//! A path the operator named that does not exist yet is judged by the filesystem it would be
+//! created on, and the document says so. A default path that does not exist (no Docker yet, no
+//! media volume) is not judged at all: it is listed as missing, so a small root filesystem
+//! that holds none of the client's data never stands in for it.
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +22,7 @@ use super::probe::{ProbeBudget, RandomReadProbe, SyncWriteProbe, random_reads, s
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// The root filesystem.
+    /// The root filesystem (judged by documents written before 0.2; no longer by default).
     Root,
     /// Docker's data root.
     Docker,
@@ -27,6 +32,28 @@ pub enum Role {
     Path,
 }
 
+impl Role {
+    /// What a path of this role holds, in words (`Docker's data root`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Role::Root => "the root filesystem",
+            Role::Docker => "Docker's data root",
+            Role::Media => "the media volume",
+            Role::Path => "a path you named",
+        }
+    }
+}
+
+/// A path whose storage is wanted, before it is looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    pub path: PathBuf,
+    pub role: Role,
+    /// Named by the operator (`--path`, the config): judged by its nearest existing parent
+    /// when it does not exist yet. A default path that does not exist is only listed.
+    pub named: bool,
+}
+
 /// One judged path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,7 +61,8 @@ pub struct PathFacts {
     pub path: String,
     pub role: Role,
     pub exists: bool,
-    /// The existing folder the path was judged by (itself, or its nearest existing parent).
+    /// The existing folder the path was judged by (itself, or its nearest existing parent);
+    /// empty for a missing default path, which is not judged.
     pub resolved: String,
 }
 
@@ -58,6 +86,12 @@ pub struct BlockFacts {
     /// `major:minor`.
     pub devno: String,
     pub size_bytes: u64,
+    /// Capacity of the drive the filesystem is on, as its owner counts it: the larger of this
+    /// device (an LVM volume spanning disks, an md array) and the smallest physical disk below
+    /// it (the drive a partition is cut from; a mirror is as large as its smallest member). A filesystem always shows less than its drive
+    /// (partition table, metadata, reserved blocks). Absent from documents before 0.2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drive_bytes: Option<u64>,
     /// The physical disks below it.
     pub disks: Vec<DiskFacts>,
     /// Whether any of those disks says it is rotational (null when none says either way).
@@ -77,6 +111,10 @@ pub struct LatencyFacts {
 #[serde(deny_unknown_fields)]
 pub struct FilesystemFacts {
     pub paths: Vec<PathFacts>,
+    /// What the filesystem holds, in words (`Docker's data root /var/lib/docker`), for
+    /// messages. Absent from documents before 0.2.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<String>,
     pub mount_point: String,
     pub fs_type: String,
     pub source: String,
@@ -175,9 +213,11 @@ pub fn block_facts(sys: &Path, devno: (u32, u32)) -> Result<BlockFacts, String> 
     collect_disks(sys, &dir, &mut disks, 0)?;
     let flags: Vec<bool> = disks.iter().filter_map(|d| d.rotational).collect();
     let rotational = (!flags.is_empty()).then(|| flags.iter().any(|r| *r));
+    let smallest_disk = disks.iter().map(|d| d.size_bytes).min().unwrap_or(0);
     Ok(BlockFacts {
         name,
         devno: format!("{}:{}", devno.0, devno.1),
+        drive_bytes: Some(size_bytes.max(smallest_disk)).filter(|b| *b > 0),
         size_bytes,
         disks,
         rotational,
@@ -275,11 +315,18 @@ fn device_node(sys: &Path, devno: (u32, u32)) -> Result<PathBuf, String> {
     Ok(node)
 }
 
+/// The filesystems that hold the wanted paths, and the default paths that do not exist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Storage {
+    pub filesystems: Vec<FilesystemFacts>,
+    pub missing: Vec<PathFacts>,
+}
+
 /// Gathers storage facts for `paths` on the running host.
-pub fn gather(
-    paths: &[(PathBuf, Role)],
-    budget: &ProbeBudget,
-) -> Result<Vec<FilesystemFacts>, String> {
+///
+/// # Errors
+/// A reason when mountinfo cannot be read or an existing path cannot be examined.
+pub fn gather(paths: &[Wanted], budget: &ProbeBudget) -> Result<Storage, String> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
     let mounts = parse_mountinfo(&mountinfo);
@@ -291,7 +338,20 @@ pub fn gather(
         paths: Vec<PathFacts>,
     }
     let mut groups: Vec<Group> = Vec::new();
-    for (path, role) in paths {
+    let mut missing: Vec<PathFacts> = Vec::new();
+    for Wanted { path, role, named } in paths {
+        let exists = path.exists();
+        if !exists && !named {
+            if !missing.iter().any(|m| m.path == path.display().to_string()) {
+                missing.push(PathFacts {
+                    path: path.display().to_string(),
+                    role: *role,
+                    exists: false,
+                    resolved: String::new(),
+                });
+            }
+            continue;
+        }
         let Some(resolved) = existing_ancestor(path) else {
             return Err(format!("{} has no existing parent folder", path.display()));
         };
@@ -300,10 +360,11 @@ pub fn gather(
         let facts = PathFacts {
             path: path.display().to_string(),
             role: *role,
-            exists: path.exists(),
+            exists,
             resolved: resolved.display().to_string(),
         };
         match groups.iter_mut().find(|g| g.dev == st.st_dev) {
+            Some(g) if g.paths.iter().any(|p| p.path == facts.path) => {}
             Some(g) => g.paths.push(facts),
             None => groups.push(Group {
                 dev: st.st_dev,
@@ -354,7 +415,18 @@ pub fn gather(
             (_, Fact::Unavailable(why)) => Fact::Unavailable(why.clone()),
             (Err(why), _) => Fact::Unavailable(why.clone()),
         };
+        let holds = path_facts
+            .iter()
+            .map(|p| {
+                if p.exists {
+                    format!("{} {}", p.role.describe(), p.path)
+                } else {
+                    format!("{} {} (not created yet)", p.role.describe(), p.path)
+                }
+            })
+            .collect();
         out.push(FilesystemFacts {
+            holds,
             paths: path_facts,
             mount_point,
             fs_type,
@@ -372,7 +444,10 @@ pub fn gather(
             },
         });
     }
-    Ok(out)
+    Ok(Storage {
+        filesystems: out,
+        missing,
+    })
 }
 
 #[cfg(test)]
@@ -426,6 +501,8 @@ mod tests {
         assert_eq!(b.disks.len(), 1);
         assert_eq!(b.disks[0].name, "nvme0n1");
         assert_eq!(b.disks[0].model.as_deref(), Some("Samsung SSD 980 PRO 1TB"));
+        // The drive is the 1 TB disk, not the 500 GB partition the filesystem sits on.
+        assert_eq!(b.drive_bytes, Some(1_953_525_168 * 512));
         assert_eq!(b.rotational, Some(false));
     }
 
@@ -435,6 +512,8 @@ mod tests {
         assert_eq!(b.name, "dm-0");
         let names: Vec<&str> = b.disks.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["sda", "sdb"]);
+        // A 268 GB volume on a mirror of a 480 GB and a 2 TB disk: the mirror holds 480 GB.
+        assert_eq!(b.drive_bytes, Some(937_703_088 * 512));
         // One spinning disk in the mirror is enough to call the stack rotational.
         assert_eq!(b.rotational, Some(true));
     }
@@ -449,17 +528,41 @@ mod tests {
     fn gathers_this_host() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("not/yet/there");
+        let gone = dir.path().join("no/default/here");
         let paths = vec![
-            (dir.path().to_path_buf(), Role::Path),
-            (missing.clone(), Role::Media),
+            Wanted {
+                path: dir.path().to_path_buf(),
+                role: Role::Path,
+                named: true,
+            },
+            Wanted {
+                path: missing.clone(),
+                role: Role::Media,
+                named: true,
+            },
+            Wanted {
+                path: gone.clone(),
+                role: Role::Docker,
+                named: false,
+            },
         ];
         let budget = ProbeBudget {
             write_samples: 2,
             read_samples: 2,
             ..ProbeBudget::default()
         };
-        let fs = gather(&paths, &budget).unwrap();
-        assert_eq!(fs.len(), 1, "both paths are on one filesystem");
+        let storage = gather(&paths, &budget).unwrap();
+        // A default path that does not exist is listed, not judged by its parent.
+        assert_eq!(storage.missing.len(), 1);
+        assert_eq!(storage.missing[0].path, gone.display().to_string());
+        assert_eq!(storage.missing[0].role, Role::Docker);
+        let fs = storage.filesystems;
+        assert_eq!(fs.len(), 1, "both named paths are on one filesystem");
+        assert!(
+            fs[0].holds[1].ends_with("(not created yet)"),
+            "{:?}",
+            fs[0].holds
+        );
         assert_eq!(fs[0].paths.len(), 2);
         assert!(!fs[0].paths[1].exists);
         assert_eq!(

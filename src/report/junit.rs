@@ -4,12 +4,13 @@ use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, T
 
 use super::{RenderError, Report, Status};
 
-/// One test case per rule: fail → failure, error → error, skip and waived → skipped.
+/// One test case per rule: pass, info and warn → success (with the status in the message),
+/// fail → failure, error → error, skip and waived → skipped.
 pub fn render(report: &Report) -> Result<String, RenderError> {
     let mut suite = TestSuite::new(format!("wa-preflight ({})", report.profile));
     for r in &report.results {
         let mut status = match r.status {
-            Status::Pass | Status::Warn => TestCaseStatus::success(),
+            Status::Pass | Status::Info | Status::Warn => TestCaseStatus::success(),
             Status::Fail => TestCaseStatus::non_success(NonSuccessKind::Failure),
             Status::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
             Status::Skip | Status::Waived => TestCaseStatus::skipped(),

@@ -15,7 +15,7 @@ pub fn render(report: &Report) -> String {
     let mut out = String::new();
     out.push_str("# wa-preflight report\n\n");
     out.push_str(&format!(
-        "- Host: {} ({}; kernel {})\n- Profile: {}\n- Started: {}\n- Tool: {} {}\n- Summary: {} pass, {} warn, {} fail, {} error, {} skip, {} waived\n\n",
+        "- Host: {} ({}; kernel {})\n- Profile: {}\n- Started: {}\n- Tool: {} {}\n- Summary: {} pass, {} info, {} warn, {} fail, {} error, {} skip, {} waived\n\n",
         report.host.hostname.as_deref().unwrap_or("unknown"),
         report.host.os.as_deref().unwrap_or("unknown OS"),
         report.host.kernel.as_deref().unwrap_or("unknown"),
@@ -26,7 +26,7 @@ pub fn render(report: &Report) -> String {
             .unwrap_or_default(),
         report.tool.name,
         report.tool.version,
-        s.pass, s.warn, s.fail, s.error, s.skip, s.waived,
+        s.pass, s.info, s.warn, s.fail, s.error, s.skip, s.waived,
     ));
     out.push_str("| Status | Rule | Observed | Message |\n|---|---|---|---|\n");
     for r in &report.results {

@@ -12,13 +12,20 @@ use time::OffsetDateTime;
 use crate::rules::Profile;
 
 /// Version of the report JSON shape; bump on any incompatible change.
-pub const REPORT_SCHEMA_VERSION: u32 = 1;
+///
+/// 2: the status `info` (a documented deviation known to work) and `summary.info`.
+pub const REPORT_SCHEMA_VERSION: u32 = 2;
 
-/// A rule's final status.
+/// A rule's final status, ordered from least to most in need of attention (a rule judging a
+/// list reports its worst item).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
+    /// A documented deviation that is known to work (libseccomp newer than 2.3.3, an
+    /// unencrypted database connection): shown and counted, never changes the exit code and
+    /// never needs action, also under `--strict`.
+    Info,
     Skip,
     Waived,
     Warn,
@@ -28,8 +35,9 @@ pub enum Status {
 
 impl Status {
     /// Every status, in report order.
-    pub const ALL: [Status; 6] = [
+    pub const ALL: [Status; 7] = [
         Status::Pass,
+        Status::Info,
         Status::Warn,
         Status::Fail,
         Status::Skip,
@@ -41,6 +49,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pass => "pass",
+            Status::Info => "info",
             Status::Skip => "skip",
             Status::Waived => "waived",
             Status::Warn => "warn",
@@ -80,6 +89,9 @@ pub struct RuleResult {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub pass: usize,
+    /// `info` results; absent (0) in reports of schema 1.
+    #[serde(default)]
+    pub info: usize,
     pub warn: usize,
     pub fail: usize,
     pub skip: usize,
@@ -100,6 +112,7 @@ impl Summary {
     fn slot(&mut self, status: Status) -> &mut usize {
         match status {
             Status::Pass => &mut self.pass,
+            Status::Info => &mut self.info,
             Status::Warn => &mut self.warn,
             Status::Fail => &mut self.fail,
             Status::Skip => &mut self.skip,
@@ -112,6 +125,7 @@ impl Summary {
     pub fn count(&self, status: Status) -> usize {
         match status {
             Status::Pass => self.pass,
+            Status::Info => self.info,
             Status::Warn => self.warn,
             Status::Fail => self.fail,
             Status::Skip => self.skip,
@@ -162,7 +176,7 @@ pub struct Report {
 
 /// Process exit codes; a contract for scripts and timers.
 pub mod exit {
-    /// Every rule passed (or was skipped or waived).
+    /// Every rule passed (or was `info`, skipped or waived).
     pub const OK: i32 = 0;
     /// Internal error of the tool.
     pub const INTERNAL: i32 = 1;

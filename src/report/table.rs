@@ -7,6 +7,7 @@ use super::{Report, Status};
 fn color(status: Status) -> Color {
     match status {
         Status::Pass => Color::Green,
+        Status::Info => Color::Cyan,
         Status::Warn | Status::Waived => Color::Yellow,
         Status::Fail | Status::Error => Color::Red,
         Status::Skip => Color::DarkGrey,
@@ -48,9 +49,10 @@ pub fn render(report: &Report, use_color: bool) -> String {
     }
     let s = &report.summary;
     let mut out = format!(
-        "{}\n{} pass, {} warn, {} fail, {} error, {} skip, {} waived — profile {}, {} ms\n",
+        "{}\n{} pass, {} info, {} warn, {} fail, {} error, {} skip, {} waived — profile {}, {} ms\n",
         table,
         s.pass,
+        s.info,
         s.warn,
         s.fail,
         s.error,

@@ -291,6 +291,11 @@ fn test(matcher: &Matcher, found: Resolved<'_>, full: &str) -> Result<Truth, Eva
         }
         (Matcher::Available(want), Resolved::Missing) => return Ok(Truth::from_bool(!*want)),
         (Matcher::Available(want), Resolved::Value(_)) => return Ok(Truth::from_bool(*want)),
+        // An unavailable fact is there (as its reason): `present` tells a missing field from
+        // one that could not be read; `available` tells the two apart the other way.
+        (Matcher::Present(want), Resolved::Unavailable { .. }) => {
+            return Ok(Truth::from_bool(*want));
+        }
         (_, Resolved::Unavailable { path, reason }) => {
             return Ok(Truth::Unknown(format!("{path} unavailable: {reason}")));
         }

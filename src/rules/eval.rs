@@ -57,10 +57,10 @@ fn evaluate_rule(
         return result;
     }
     for req in &rule.requires {
-        // A prerequisite holds only when it passed: a warning such as "no containers found"
-        // leaves nothing for its dependants to judge.
+        // A prerequisite holds only when it passed (`info` is a pass with a remark): a warning
+        // such as "no containers found" leaves nothing for its dependants to judge.
         if let Some((status, message)) = done.get(req)
-            && *status != Status::Pass
+            && !matches!(status, Status::Pass | Status::Info)
         {
             result.status = Status::Skip;
             // A prerequisite skipped for its own prerequisite: cite the root cause once.
@@ -163,6 +163,7 @@ fn judge(
             Truth::True => {
                 let status = match outcome.status {
                     Verdict::Pass => Status::Pass,
+                    Verdict::Info => Status::Info,
                     Verdict::Warn => Status::Warn,
                     Verdict::Fail => Status::Fail,
                     Verdict::Skip => Status::Skip,

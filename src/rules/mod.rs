@@ -53,6 +53,8 @@ impl fmt::Display for Profile {
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
+    /// A documented deviation known to work: visible, never changes the exit code.
+    Info,
     Warn,
     Fail,
     Skip,

@@ -188,16 +188,28 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     }
 }
 
-/// Renders bytes for people: the decimal figure vendors document, and the binary one `free`
-/// and `df -h` show, so neither reader has to convert.
+/// Renders bytes for people in the unit the requirements are documented in (decimal GB, as
+/// drive and memory vendors count), cut (not rounded) to one decimal, so a shown value never
+/// reaches a threshold the real value misses: 249.96e9 bytes is "249.9 GB", not "250.0 GB".
 pub fn format_bytes(bytes: f64) -> String {
-    let gb = bytes / 1e9;
-    let gib = bytes / 1024f64.powi(3);
-    if gb >= 1.0 {
-        format!("{gb:.1} GB ({gib:.1} GiB)")
+    // Integer division cuts exactly (float scaling would turn 16.4 into 16.39…).
+    let b = bytes.max(0.0) as u64;
+    let cut = |unit: u64, decimals: u32| {
+        let scaled = b / (unit / 10u64.pow(decimals));
+        let p = 10u64.pow(decimals);
+        format!(
+            "{}.{:0width$}",
+            scaled / p,
+            scaled % p,
+            width = decimals as usize
+        )
+    };
+    if b >= 1_000_000_000_000 {
+        format!("{} TB", cut(1_000_000_000_000, 2))
+    } else if b >= 1_000_000_000 {
+        format!("{} GB", cut(1_000_000_000, 1))
     } else {
-        let mb = bytes / 1e6;
-        format!("{mb:.1} MB")
+        format!("{} MB", cut(1_000_000, 1))
     }
 }
 
@@ -284,7 +296,11 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(format_bytes(270e9), "270.0 GB (251.5 GiB)");
+        assert_eq!(format_bytes(270e9), "270.0 GB");
+        // Cut, never rounded up to a threshold the value misses.
+        assert_eq!(format_bytes(249_960_000_000.0), "249.9 GB");
+        assert_eq!(format_bytes(16.4e9), "16.4 GB");
+        assert_eq!(format_bytes(1_920_383_410_176.0), "1.92 TB");
         assert_eq!(format_bytes(5e6), "5.0 MB");
         assert_eq!(format_duration_us(350.4), "350 µs");
         assert_eq!(format_duration_us(1234.0), "1.234 ms");

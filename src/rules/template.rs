@@ -2,7 +2,7 @@
 //!
 //! A placeholder path is relative to the rule's fact (`{{release}}`); a leading `$` makes it
 //! absolute (`{{$host.kernel.release}}`). Values are rendered for people by the field's unit
-//! suffix (`*_bytes` as GB and GiB, `*_us` as ms), unless `|raw` follows the path; `|reason`
+//! suffix (`*_bytes` in decimal GB, `*_us` as ms), unless `|raw` follows the path; `|reason`
 //! shows only why a fact is unavailable.
 
 use serde::Deserialize;
@@ -177,7 +177,7 @@ mod tests {
         }});
         assert_eq!(
             t("RAM {{memory.total_bytes}} on {{$host.kernel.release}}").render(&facts, "host"),
-            "RAM 25.3 GB (23.5 GiB) on 6.1.0"
+            "RAM 25.2 GB on 6.1.0"
         );
         assert_eq!(
             t("{{memory.total_bytes|raw}}").render(&facts, "host"),

@@ -1,5 +1,6 @@
 //! A FAKE Docker Engine API server on a unix socket, for what no real engine here can show:
-//! other versions (17.12.1-ce, 18.03, 19.03.7, 18.04.0-ce, 18.09.1), Docker Desktop, a WSL
+//! other versions (17.12.1-ce, 18.03, 19.03.7, 18.04.0-ce, 18.09.1), Docker Desktop and older
+//! desktop builds, Podman's Docker-compatible API, a WSL
 //! kernel, garbage answers, slow answers and a socket that closes on connect. It answers
 //! just enough of `/_ping`, `/version`, `/info` and `/containers/json` for the gatherer.
 

@@ -16,6 +16,8 @@ use sha2::{Digest, Sha256};
 use time::{Date, OffsetDateTime};
 
 use super::engine::describe;
+use super::seccomp_profile::{self, ProfileVerdict, Target};
+use crate::facts::Fact;
 
 /// The two WhatsApp container kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +164,11 @@ pub struct ContainerFacts {
     /// all use one database. Absent when they agree, and in older documents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db_env_mismatch: Option<DbEnvMismatch>,
+    /// The container's own seccomp setting (`--security-opt seccomp=…`, or `--privileged`,
+    /// which turns seccomp off) judged for statx with its own capabilities; absent when it uses
+    /// the daemon's profile (judged by `docker.seccomp_profile`), and in older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<Fact<ProfileVerdict>>,
 }
 
 /// Database settings of one container that differ from another's.
@@ -383,6 +390,7 @@ pub async fn gather(
     docker: &Docker,
     patterns: &ImagePatterns,
     collected_at: OffsetDateTime,
+    seccomp_target: &Target,
 ) -> Result<(WaFacts, Peers), String> {
     let mut salt = [0u8; 16];
     rustix::rand::getrandom(&mut salt, rustix::rand::GetRandomFlags::empty())
@@ -405,7 +413,8 @@ pub async fn gather(
         };
         match docker.inspect_container(&id, None).await {
             Ok(inspect) => {
-                let facts = container_facts(&inspect, &image, role, &salt, collected_at);
+                let mut facts = container_facts(&inspect, &image, role, &salt, collected_at);
+                facts.seccomp_profile = own_seccomp(&inspect, &facts.name, seccomp_target);
                 let pid = inspect
                     .state
                     .as_ref()
@@ -488,6 +497,45 @@ fn days_until(expires_on: &str, now: OffsetDateTime) -> Option<i64> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     let date = Date::parse(expires_on.trim(), &fmt).ok()?;
     Some((date - now.date()).whole_days())
+}
+
+/// The container's own seccomp profile judged for statx (`None`: it uses the daemon's).
+///
+/// Docker reads `HostConfig.SecurityOpt` entries `seccomp=VALUE` (or the older `seccomp:VALUE`):
+/// `unconfined` turns the filter off, `builtin` is the daemon's built-in default, anything else
+/// is the profile's JSON text (the CLI sends the file's content). `--privileged` containers
+/// run unconfined. Capability-gated entries are judged with the container's `CapAdd`/`CapDrop`.
+pub fn own_seccomp(
+    c: &ContainerInspectResponse,
+    name: &str,
+    base: &Target,
+) -> Option<Fact<ProfileVerdict>> {
+    let host = c.host_config.as_ref()?;
+    let label = format!("container {name}");
+    if host.privileged == Some(true) {
+        return Some(Fact::Available(seccomp_profile::unconfined(&format!(
+            "{label} (--privileged)"
+        ))));
+    }
+    let value = host.security_opt.as_ref()?.iter().find_map(|opt| {
+        let (key, value) = opt.split_once('=').or_else(|| opt.split_once(':'))?;
+        (key.trim() == "seccomp").then(|| value.to_string())
+    })?;
+    match value.trim() {
+        "unconfined" => Some(Fact::Available(seccomp_profile::unconfined(&format!(
+            "{label} (seccomp=unconfined)"
+        )))),
+        "builtin" | "" => None,
+        text => {
+            let target = base.clone().with_caps(
+                host.cap_add.as_deref().unwrap_or_default(),
+                host.cap_drop.as_deref().unwrap_or_default(),
+            );
+            Some(
+                seccomp_profile::judge(&format!("{label} (its own profile)"), text, &target).into(),
+            )
+        }
+    }
 }
 
 /// Builds one container's facts from its inspect answer.
@@ -609,6 +657,7 @@ pub fn container_facts(
             .map(|v| fingerprint(salt, v)),
         env_names,
         db_env_mismatch: None,
+        seccomp_profile: None,
     }
 }
 

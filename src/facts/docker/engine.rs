@@ -39,8 +39,84 @@ pub struct EngineFacts {
     pub seccomp_profile: Option<String>,
     pub rootless: bool,
     pub live_restore: Option<bool>,
-    /// `OperatingSystem` names Docker Desktop.
+    /// The engine is a desktop product that runs Linux in a VM on another OS (Docker Desktop,
+    /// Docker for Mac/Windows, Boot2Docker, Rancher Desktop, OrbStack): see [`product`].
     pub docker_desktop: bool,
+    /// Which engine answered, by its own account: `Docker Engine`, `Docker Desktop`, `Podman`,
+    /// … (see [`identify`]); absent from older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// What the product was recognised by (`/version Components: Podman Engine 4.9.3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_evidence: Option<String>,
+    /// `/version` `Platform.Name` (`Docker Engine - Community`, `Docker Desktop 4.25.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_name: Option<String>,
+}
+
+/// The engine products that answer the Docker API, recognised by what they say of themselves.
+pub mod product {
+    /// Docker Engine (moby) on Linux: what the client needs.
+    pub const DOCKER_ENGINE: &str = "Docker Engine";
+    /// Docker Desktop and its predecessors, and other desktop VMs.
+    pub const DOCKER_DESKTOP: &str = "Docker Desktop";
+    /// Podman's Docker-compatible API.
+    pub const PODMAN: &str = "Podman";
+}
+
+/// Recognises the product from `/version` (platform name, component names) and `/info`
+/// (operating system, kernel). Returns the product and the evidence.
+///
+/// Podman answers `/version` with its own version and a `Podman Engine` component; Docker
+/// Desktop names itself in `Platform.Name` and `OperatingSystem`, older builds say `Docker for
+/// Mac`/`Docker for Windows`, Boot2Docker and the desktop VMs run a `linuxkit` kernel.
+pub fn identify(
+    platform_name: Option<&str>,
+    components: &[String],
+    operating_system: Option<&str>,
+    kernel: Option<&str>,
+) -> (&'static str, String) {
+    let has = |s: Option<&str>, needles: &[&str]| {
+        s.and_then(|s| {
+            let low = s.to_ascii_lowercase();
+            needles
+                .iter()
+                .any(|n| low.contains(n))
+                .then(|| s.to_string())
+        })
+    };
+    if let Some(c) = components
+        .iter()
+        .find(|c| c.to_ascii_lowercase().contains("podman"))
+    {
+        return (product::PODMAN, format!("/version component {c}"));
+    }
+    if let Some(p) = has(platform_name, &["podman"]) {
+        return (product::PODMAN, format!("/version platform {p}"));
+    }
+    const DESKTOPS: &[&str] = &[
+        "docker desktop",
+        "docker for mac",
+        "docker for windows",
+        "boot2docker",
+        "rancher desktop",
+        "orbstack",
+        "colima",
+    ];
+    if let Some(p) = has(platform_name, DESKTOPS) {
+        return (product::DOCKER_DESKTOP, format!("/version platform {p}"));
+    }
+    if let Some(o) = has(operating_system, DESKTOPS) {
+        return (product::DOCKER_DESKTOP, format!("operating system {o}"));
+    }
+    if let Some(k) = has(kernel, &["linuxkit"]) {
+        return (product::DOCKER_DESKTOP, format!("linuxkit kernel {k}"));
+    }
+    let evidence = platform_name.map_or_else(
+        || "no other product named itself".to_string(),
+        |p| format!("/version platform {p}"),
+    );
+    (product::DOCKER_ENGINE, evidence)
 }
 
 /// Which engine to talk to: `--docker-host`, the config, `DOCKER_HOST`, or the default socket.
@@ -168,19 +244,39 @@ pub fn engine_facts(version: &SystemVersion, info: &SystemInfo) -> Result<Engine
             .and_then(|r| r.get(1).cloned())
     });
     let operating_system = info.operating_system.clone();
+    let kernel = info
+        .kernel_version
+        .clone()
+        .or_else(|| version.kernel_version.clone());
+    let platform_name = version
+        .platform
+        .as_ref()
+        .map(|p| p.name.clone())
+        .filter(|n| !n.is_empty());
+    let components: Vec<String> = version
+        .components
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.version))
+        .collect();
+    let (product, evidence) = identify(
+        platform_name.as_deref(),
+        &components,
+        operating_system.as_deref(),
+        kernel.as_deref(),
+    );
     Ok(EngineFacts {
         version_numeric: Version::parse_lenient(&raw).map(|v| v.numeric()),
         version: raw,
         api_version: version.api_version.clone(),
         os: version.os.clone().or_else(|| info.os_type.clone()),
         arch: version.arch.clone().or_else(|| info.architecture.clone()),
-        kernel: info
-            .kernel_version
-            .clone()
-            .or_else(|| version.kernel_version.clone()),
-        docker_desktop: operating_system
-            .as_deref()
-            .is_some_and(|o| o.contains("Docker Desktop")),
+        kernel,
+        docker_desktop: product == product::DOCKER_DESKTOP,
+        product: Some(product.to_string()),
+        product_evidence: Some(evidence),
+        platform_name,
         operating_system,
         storage_driver: info.driver.clone(),
         backing_fs,
@@ -227,6 +323,85 @@ mod tests {
         assert_eq!(f.version_numeric.as_deref(), Some("24.0.7"));
         let none = engine_facts(&SystemVersion::default(), &SystemInfo::default());
         assert!(none.unwrap_err().contains("not a Docker Engine"));
+    }
+
+    #[test]
+    fn engine_products() {
+        use product::*;
+        let id = |p: Option<&str>, c: &[&str], o: Option<&str>, k: Option<&str>| {
+            let c: Vec<String> = c.iter().map(|s| s.to_string()).collect();
+            identify(p, &c, o, k).0
+        };
+        // Podman's compatible API: its own version, a Podman component.
+        assert_eq!(
+            id(
+                Some("linux/amd64/fedora-39"),
+                &["Podman Engine 4.9.3", "Conmon 2.1.8"],
+                Some("fedora"),
+                Some("6.5.6-300.fc39.x86_64")
+            ),
+            PODMAN
+        );
+        assert_eq!(id(Some("Podman Engine"), &[], None, None), PODMAN);
+        // Docker Desktop by platform, by OS, older names, and by its VM kernel alone.
+        assert_eq!(
+            id(
+                Some("Docker Desktop 4.25.0 (126437)"),
+                &["Engine 24.0.6"],
+                Some("Docker Desktop"),
+                Some("6.4.16-linuxkit")
+            ),
+            DOCKER_DESKTOP
+        );
+        assert_eq!(
+            id(
+                None,
+                &[],
+                Some("Docker for Mac"),
+                Some("4.9.93-linuxkit-aufs")
+            ),
+            DOCKER_DESKTOP
+        );
+        assert_eq!(
+            id(None, &[], Some("Docker for Windows"), None),
+            DOCKER_DESKTOP
+        );
+        assert_eq!(
+            id(None, &[], Some("Boot2Docker 18.09.0 (TCL 8.2.1)"), None),
+            DOCKER_DESKTOP
+        );
+        assert_eq!(
+            id(
+                None,
+                &[],
+                Some("Alpine Linux v3.8"),
+                Some("4.9.125-linuxkit")
+            ),
+            DOCKER_DESKTOP
+        );
+        assert_eq!(
+            id(None, &[], Some("Rancher Desktop WSL Distribution"), None),
+            DOCKER_DESKTOP
+        );
+        // The real thing.
+        assert_eq!(
+            id(
+                Some("Docker Engine - Community"),
+                &["Engine 24.0.7", "containerd 1.6.24"],
+                Some("Ubuntu 22.04.3 LTS"),
+                Some("5.15.0-91-generic")
+            ),
+            DOCKER_ENGINE
+        );
+        assert_eq!(
+            id(
+                None,
+                &[],
+                Some("Debian GNU/Linux 12 (bookworm)"),
+                Some("6.1.0-18-amd64")
+            ),
+            DOCKER_ENGINE
+        );
     }
 
     #[test]

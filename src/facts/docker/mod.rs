@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use super::Fact;
 use containers::{ImagePatterns, WaFacts};
 use engine::EngineFacts;
-use seccomp_profile::ProfileVerdict;
+use seccomp_profile::{ProfileVerdict, Target};
 use statx::StatxProbe;
 
 /// What the operator chose about Docker.
@@ -126,25 +126,48 @@ pub fn read_daemon_json(path: &std::path::Path) -> Result<DaemonJson, String> {
     })
 }
 
-/// Which custom profile applies: the daemon's own report wins, daemon.json fills in.
-fn custom_profile(engine: &EngineFacts, daemon_json: &Fact<DaemonJson>) -> Option<String> {
+/// Which custom profile applies, and whether only after a restart: the running daemon's own
+/// report (`docker info`) says what applies now; a `seccomp-profile` in daemon.json that the
+/// running daemon does not report yet applies once dockerd restarts.
+fn custom_profile(engine: &EngineFacts, daemon_json: &Fact<DaemonJson>) -> Option<(String, bool)> {
     let builtin = |p: &str| matches!(p, "" | "default" | "builtin");
     if let Some(p) = engine.seccomp_profile.as_deref().filter(|p| !builtin(p)) {
-        return Some(p.to_string());
+        return Some((p.to_string(), false));
     }
-    daemon_json
+    let configured = daemon_json
         .as_ref()
         .and_then(|d| d.seccomp_profile.clone())
-        .filter(|p| !builtin(p))
+        .filter(|p| !builtin(p))?;
+    // A daemon with seccomp off reports no profile at all: what daemon.json says is what it
+    // was started with, as far as anyone can tell.
+    Some((configured, engine.seccomp))
 }
 
-fn judge_profile(path: &str) -> Fact<ProfileVerdict> {
-    if path == "unconfined" {
-        return Fact::Available(seccomp_profile::unconfined(path));
+/// The container Docker's profiles are judged for: Docker's default capabilities on the
+/// engine's architecture and kernel.
+pub fn default_target(engine: &EngineFacts) -> Target {
+    let mut t = Target::default_container(engine.kernel.clone());
+    if let Some(arch) = engine.arch.as_deref() {
+        t.arch = seccomp_profile::docker_arch(arch).to_string();
     }
-    match std::fs::read_to_string(path) {
-        Ok(text) => seccomp_profile::judge(path, &text, seccomp_profile::host_arch()).into(),
-        Err(e) => Fact::Unavailable(format!("cannot read seccomp profile {path}: {e}")),
+    t
+}
+
+fn judge_profile(path: &str, pending_restart: bool, target: &Target) -> Fact<ProfileVerdict> {
+    let verdict = if path == "unconfined" {
+        Fact::Available(seccomp_profile::unconfined(path))
+    } else {
+        match std::fs::read_to_string(path) {
+            Ok(text) => seccomp_profile::judge(path, &text, target).into(),
+            Err(e) => Fact::Unavailable(format!("cannot read seccomp profile {path}: {e}")),
+        }
+    };
+    match verdict {
+        Fact::Available(mut v) => {
+            v.pending_restart = pending_restart;
+            Fact::Available(v)
+        }
+        other => other,
     }
 }
 
@@ -161,7 +184,9 @@ pub async fn describe(
         engine,
     } = connected;
     let daemon_json: Fact<DaemonJson> = read_daemon_json(&opts.daemon_json).into();
-    let seccomp_profile = custom_profile(&engine, &daemon_json).map(|p| judge_profile(&p));
+    let target = default_target(&engine);
+    let seccomp_profile = custom_profile(&engine, &daemon_json)
+        .map(|(path, pending)| judge_profile(&path, pending, &target));
     let probe = async {
         if !opts.statx_probe {
             return None;
@@ -178,7 +203,7 @@ pub async fn describe(
     let wa = async {
         match tokio::time::timeout(
             opts.deadline,
-            containers::gather(&docker, &opts.images, collected_at),
+            containers::gather(&docker, &opts.images, collected_at, &target),
         )
         .await
         {
