@@ -68,13 +68,13 @@ fn json_report_has_the_documented_shape() {
         .stdout
         .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2, "2: the info status");
     assert_eq!(v["tool"]["name"], "wa-preflight");
     assert_eq!(v["profile"], "production");
     for key in ["host", "started_at", "duration_ms", "summary", "results"] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
-    for key in ["pass", "warn", "fail", "skip", "error", "waived"] {
+    for key in ["pass", "info", "warn", "fail", "skip", "error", "waived"] {
         assert!(v["summary"][key].is_u64(), "summary.{key}");
     }
     let first = &v["results"][0];
@@ -201,8 +201,9 @@ fn config_waivers_and_errors() {
         "config.yaml",
         "waivers:\n  - id: host.libseccomp\n    reason: vendor confirmed 2.5 works\n    expires: 2999-12-31\n  - id: wa.containers.present\n    reason: client not installed yet\n    expires: 2999-12-31\n  - {id: host.clock.sync, reason: CI VM without NTP, expires: 2999-12-31}\n  - {id: net.dns, reason: CI has no internet, expires: 2999-12-31}\n  - {id: net.whatsapp.443, reason: CI has no internet, expires: 2999-12-31}\n  - {id: net.whatsapp.5222, reason: CI has no internet, expires: 2999-12-31}\n",
     );
-    // Development on the CI fixture warned on libseccomp, no containers and the clock, and
-    // failed the network rules (no internet): all waived, the run passes.
+    // Development on the CI fixture warned on no containers and the clock, and failed the
+    // network rules (no internet): all waived, the run passes. libseccomp 2.5 is `info` now,
+    // which needs no waiver (one given is not applied).
     preflight()
         .args([
             "check",
@@ -218,7 +219,9 @@ fn config_waivers_and_errors() {
         .assert()
         .code(0)
         .stdout(predicate::str::contains("\"status\": \"waived\""))
-        .stdout(predicate::str::contains("vendor confirmed 2.5 works"));
+        .stdout(predicate::str::contains("client not installed yet"))
+        .stdout(predicate::str::contains("\"status\": \"info\""))
+        .stdout(predicate::str::contains("vendor confirmed 2.5 works").not());
     let expired = write(
         &dir,
         "expired.yaml",

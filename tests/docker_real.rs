@@ -507,6 +507,15 @@ fn profile_judgement_matches_docker_for_real() {
     assert_no_probe_leftovers(DOCKER_SOCK);
 }
 
+/// `preflight facts` of this host, without the statx probe.
+fn facts_now() -> serde_json::Value {
+    let out = preflight()
+        .args(["facts", "--no-statx-probe"])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// A coreapp started with its own seccomp profile is judged by it, and storage follows the
 /// media volume to where it really is; a daemon.json profile the running daemon does not use
 /// yet is a warning about the next restart.
@@ -553,11 +562,7 @@ fn what_the_client_really_uses() {
         ]),
         cmd: vec!["sleep", "3600"],
     });
-    let out = preflight()
-        .args(["facts", "--no-statx-probe"])
-        .output()
-        .unwrap();
-    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let facts = facts_now();
     let (_, v) = check_json(&["--no-statx-probe"]);
     // The daemon's built-in profile allows statx; the coreapp's own does not.
     assert_verdict(&v, "docker.seccomp.profile", "pass", "built-in default");
@@ -609,11 +614,7 @@ fn what_the_client_really_uses() {
         flags: vec!["-v".into(), "wapf-media:/usr/local/wamedia".into()],
         cmd: vec!["sleep", "3600"],
     });
-    let out = preflight()
-        .args(["facts", "--no-statx-probe"])
-        .output()
-        .unwrap();
-    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let facts = facts_now();
     let root = docker(DOCKER_SOCK, &["info", "--format", "{{.DockerRootDir}}"]);
     let volume = docker(
         DOCKER_SOCK,
@@ -633,11 +634,7 @@ fn what_the_client_really_uses() {
 
     // No containers: the default media path does not exist here and is listed, not judged by
     // the root filesystem.
-    let out = preflight()
-        .args(["facts", "--no-statx-probe"])
-        .output()
-        .unwrap();
-    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let facts = facts_now();
     assert!(!std::path::Path::new("/usr/local/wamedia").exists());
     assert_eq!(
         facts["host"]["storage_missing"],
