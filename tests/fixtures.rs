@@ -10,19 +10,23 @@ use wa_preflight::report::Status;
 use wa_preflight::rules::eval::EvalContext;
 use wa_preflight::rules::{Profile, RuleSet};
 
-fn statuses(case: &str, profile: Profile) -> BTreeMap<String, Status> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(case);
-    let facts = load_facts_file(&dir.join("facts.json")).unwrap_or_else(|e| panic!("{case}: {e}"));
+/// The embedded rules' report on `facts`, judged on a fixed day.
+fn report(facts: &wa_preflight::facts::Facts, profile: Profile) -> wa_preflight::report::Report {
     let set = RuleSet::embedded().unwrap();
     let ctx = EvalContext {
         profile,
         waivers: &[],
         today: time::macros::date!(2026 - 11 - 25),
     };
-    let report = build_report(&facts, &set, &ctx, time::OffsetDateTime::UNIX_EPOCH, 0).unwrap();
-    report
+    build_report(facts, &set, &ctx, time::OffsetDateTime::UNIX_EPOCH, 0).unwrap()
+}
+
+fn statuses(case: &str, profile: Profile) -> BTreeMap<String, Status> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(case);
+    let facts = load_facts_file(&dir.join("facts.json")).unwrap_or_else(|e| panic!("{case}: {e}"));
+    report(&facts, profile)
         .results
         .into_iter()
         .map(|r| (r.id, r.status))
@@ -313,14 +317,11 @@ fn judged(
         serde_json::from_str(&std::fs::read_to_string(dir.join("facts.json")).unwrap()).unwrap();
     edit(&mut v);
     let facts: wa_preflight::facts::Facts = serde_json::from_value(v).unwrap();
-    let set = RuleSet::embedded().unwrap();
-    let ctx = EvalContext {
-        profile,
-        waivers: &[],
-        today: time::macros::date!(2026 - 11 - 25),
-    };
-    let report = build_report(&facts, &set, &ctx, time::OffsetDateTime::UNIX_EPOCH, 0).unwrap();
-    let r = report.results.into_iter().find(|r| r.id == rule).unwrap();
+    let r = report(&facts, profile)
+        .results
+        .into_iter()
+        .find(|r| r.id == rule)
+        .unwrap();
     (r.status, r.message)
 }
 
@@ -732,13 +733,7 @@ fn seccomp_profile_as_docker_applies_it() {
 fn info_never_changes_the_exit_code() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/laptop-debian10");
     let facts = load_facts_file(&dir.join("facts.json")).unwrap();
-    let set = RuleSet::embedded().unwrap();
-    let ctx = EvalContext {
-        profile: Profile::Development,
-        waivers: &[],
-        today: time::macros::date!(2026 - 11 - 25),
-    };
-    let report = build_report(&facts, &set, &ctx, time::OffsetDateTime::UNIX_EPOCH, 0).unwrap();
+    let report = report(&facts, Profile::Development);
     assert!(report.summary.info >= 1, "{:?}", report.summary);
     assert_eq!(
         (
