@@ -67,7 +67,7 @@ set +e
 rc=$?
 set -e
 case $rc in 0|3|4) ;; *) fail "preflight check from the package exited $rc" ;; esac
-python3 -c "import json,sys; r=json.load(open('$tmp/report.json')); assert r['schema_version']==1 and any(x['id']=='host.kernel' for x in r['results'])" \
+python3 -c "import json,sys; r=json.load(open('$tmp/report.json')); assert r['schema_version']==2 and any(x['id']=='host.kernel' for x in r['results'])" \
     || fail "the installed check wrote no report"
 ok "installed preflight check exited $rc with a report"
 for f in /etc/wa-preflight/config.yaml /usr/share/wa-preflight/rules/onprem.yaml \
