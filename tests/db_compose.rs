@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use common::fake_webapp::{accept_forever, listen_in};
+use common::fake_webapp::{Behaviour, FakeWebapp, TestPki, accept_forever, listen_in};
 use common::imitation::{Cleanup, Spec, TEST_LABEL, import_image, run};
 use common::{DOCKER_SOCK, assert_verdict, check_json, docker, require_daemon};
 
@@ -34,6 +34,8 @@ const SIDECAR_IMAGE: &str = "wapf-dbc-sidecar:1";
 const MARIADB: u16 = 13306;
 /// PostgreSQL 13, user wa / wa-pass.
 const PG_13: u16 = 15413;
+/// PostgreSQL 13 run as the setup scripts run it (max_connections 500), user wa / wa-pass.
+const PG_13_SETUP: u16 = 15433;
 
 fn require_server(port: u16) {
     assert!(
@@ -552,4 +554,158 @@ fn several_coreapps_must_agree_and_every_webapp_is_checked() {
         "pass",
         "wapf-dbc-core-b has all WA_DB_* settings",
     );
+}
+
+/// A healthy imitation deployment with a good database, judged with the development profile
+/// on this machine: every rule passes, is `info` or is skipped — but the ones this sandbox
+/// cannot satisfy (`net.*`: no internet; `host.clock.sync`: no NTP daemon). With those waived,
+/// `check` exits 0. The coreapp and webapp share one media folder and one `WA_SECRET`, drop
+/// `MKNOD`, reach the database (PostgreSQL 13, run with `-N 500` as
+/// the setup scripts run it) as compose's `db` and each
+/// other as `wacore`; the webapp's API is the FAKE in its namespace behind its published 443.
+#[test]
+fn healthy_deployment_passes_the_development_profile() {
+    require_daemon(DOCKER_SOCK);
+    require_server(PG_13_SETUP);
+    let _s = serial();
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("wamedia");
+    std::fs::create_dir(&media).unwrap();
+    let pki = TestPki::new();
+    bed.network("wapf-dbc-net");
+    db_service("wapf-dbc-db", "wapf-dbc-net", &[(5432, PG_13_SETUP)]);
+    let db = [
+        ("WA_DB_ENGINE", "PGSQL"),
+        ("WA_DB_HOSTNAME", "db"),
+        ("WA_DB_PORT", "5432"),
+        ("WA_DB_USERNAME", "wa"),
+        ("WA_DB_PASSWORD", "wa-pass"),
+    ];
+    let shared = |alias: Option<&str>, extra: &[&str]| {
+        let mut flags = on("wapf-dbc-net");
+        if let Some(alias) = alias {
+            flags.extend(["--network-alias".into(), alias.into()]);
+        }
+        flags.extend([
+            "--cap-drop".into(),
+            "MKNOD".into(),
+            "-v".into(),
+            format!("{}:/usr/local/wamedia", media.display()),
+        ]);
+        flags.extend(extra.iter().map(|s| s.to_string()));
+        flags
+    };
+    coreapp("wapf-dbc-core", &db, shared(Some("wacore"), &[]));
+    let mut web_env = vec![
+        ("WA_SECRET", "s3cret-shared"),
+        ("WACORE_HOSTNAME", "wacore"),
+    ];
+    web_env.extend_from_slice(&db);
+    run(&Spec {
+        name: "wapf-dbc-web",
+        image: WEBAPP_IMAGE,
+        env: web_env,
+        flags: shared(None, &["-p", "127.0.0.1::443"]),
+        cmd: vec!["sleep", "600"],
+    });
+    let core = pid_of("wapf-dbc-core");
+    let web = pid_of("wapf-dbc-web");
+    for port in [6250, 6251, 6252, 6253] {
+        accept_forever(listen_in(Some(core), &format!("0.0.0.0:{port}")));
+    }
+    let _hook = FakeWebapp::serve(
+        listen_in(Some(core), "127.0.0.1:8443"),
+        &pki,
+        Behaviour::default(),
+    );
+    let _api = FakeWebapp::serve(
+        listen_in(Some(web), "0.0.0.0:443"),
+        &pki,
+        Behaviour {
+            webhook_url: Some("https://localhost:8443/hook".into()),
+            ..Behaviour::default()
+        },
+    );
+    let ca = write(dir.path(), "ca.pem", &pki.ca_pem);
+    let token = write(dir.path(), "token", "test-token-0123456789");
+    let config = write(
+        dir.path(),
+        "config.yaml",
+        &format!(
+            "client:\n  token_file: {}\n  ca_file: {}\n  webhook_ca_file: {}\n",
+            token.display(),
+            ca.display(),
+            ca.display()
+        ),
+    );
+    let rules = quiet_rules(dir.path());
+    let args = [
+        "--docker-host",
+        "unix:///var/run/docker.sock",
+        "--profile",
+        "development",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--webhook-probe",
+    ];
+    let (_, r) = check_json(&args);
+    let sandboxed = |id: &str| id.starts_with("net.") || id == "host.clock.sync";
+    let mut wrong = Vec::new();
+    let mut judged = 0;
+    for result in r["results"].as_array().unwrap() {
+        let id = result["id"].as_str().unwrap();
+        let status = result["status"].as_str().unwrap();
+        if !sandboxed(id) && !["pass", "info", "skip"].contains(&status) {
+            wrong.push(format!("{id}: {status}: {}", result["message"]));
+        }
+        if status == "pass" {
+            judged += 1;
+        }
+    }
+    assert!(wrong.is_empty(), "not healthy:\n{}", wrong.join("\n"));
+    // The deployment was really judged, not skipped wholesale.
+    for id in [
+        "docker.seccomp.statx",
+        "wa.containers.running",
+        "wa.env.db",
+        "wa.env.secret",
+        "wa.media.mount",
+        "wa.caps",
+        "wa.webapp.port",
+        "wa.coreapp.links",
+        "wa.api.reachable",
+        "wa.health.gateway",
+        "db.reachable",
+        "db.engine",
+        "db.version",
+        "db.max_connections",
+        "wa.webhook.latency",
+    ] {
+        assert_verdict(&r, id, "pass", "");
+    }
+    assert!(judged >= 25, "only {judged} rules passed");
+
+    // Waive what this sandbox cannot give: exit 0.
+    let mut waived = std::fs::read_to_string(&config).unwrap();
+    waived.push_str("waivers:\n");
+    for result in r["results"].as_array().unwrap() {
+        let id = result["id"].as_str().unwrap();
+        if sandboxed(id) {
+            waived.push_str(&format!(
+                "  - {{id: {id}, reason: \"test sandbox: no internet, no NTP daemon\", expires: 2099-12-31}}\n"
+            ));
+        }
+    }
+    let waived = write(dir.path(), "waived.yaml", &waived);
+    let mut with_waivers = args.to_vec();
+    let i = with_waivers
+        .iter()
+        .position(|a| *a == config.to_str().unwrap())
+        .unwrap();
+    with_waivers[i] = waived.to_str().unwrap();
+    let (code, r) = check_json(&with_waivers);
+    assert_eq!(code, 0, "{}", r["summary"]);
 }

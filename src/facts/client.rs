@@ -806,9 +806,8 @@ async fn probe_webhook(
             ));
         }
         let (conn, took) = network::connect_first(&res.addresses, port, timeout);
-        let connect_us = conn
-            .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))
-            .map(|_| u64::try_from(took.as_micros()).unwrap_or(u64::MAX))?;
+        let (_, answered) = conn.map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        let connect_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         let mut b = reqwest::Client::builder()
             .timeout(timeout * 2)
             .connect_timeout(timeout)
@@ -840,10 +839,16 @@ async fn probe_webhook(
                 b = b.proxy(px);
             }
             None => {
+                // Every address the vantage resolved, the one that just answered first: a
+                // name with an address this namespace cannot use (`::1` where IPv6 is off)
+                // must not decide the delivery. (`resolve` keeps only its last address.)
                 b = b.no_proxy();
-                for a in res.addresses.iter().filter_map(|a| a.parse().ok()) {
-                    b = b.resolve(&host, std::net::SocketAddr::new(a, port));
-                }
+                let addrs: Vec<std::net::SocketAddr> = std::iter::once(&answered)
+                    .chain(res.addresses.iter().filter(|a| **a != answered))
+                    .filter_map(|a| a.parse().ok())
+                    .map(|a| std::net::SocketAddr::new(a, port))
+                    .collect();
+                b = b.resolve_to_addrs(&host, &addrs);
             }
         }
         let client = b.build().map_err(|e| format!("cannot set up HTTP: {e}"))?;
