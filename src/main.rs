@@ -191,6 +191,10 @@ struct CheckArgs {
     /// Write the report to FILE (atomically) instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Show every rule in the table, skipped ones too (also with -v); by default skipped
+    /// rules are grouped by cause. Other formats always hold every rule.
+    #[arg(long)]
+    all: bool,
     /// Treat warnings as failures (exit 3).
     #[arg(long)]
     strict: bool,
@@ -352,7 +356,7 @@ fn init_logging(quiet: bool, verbose: u8) {
 
 fn run(cli: Cli) -> Result<i32, Failure> {
     match cli.command {
-        Command::Check(args) => check(args, cli.quiet),
+        Command::Check(args) => check(args, cli.quiet, cli.verbose),
         Command::Facts(args) => print_facts(args, cli.quiet),
         Command::Rules(args) => list_rules(args),
         Command::Bundle(args) => bundle(args, cli.quiet),
@@ -560,7 +564,7 @@ fn facts_and_context<'a>(
     Ok((facts, ctx))
 }
 
-fn check(args: CheckArgs, quiet: bool) -> Result<i32, Failure> {
+fn check(args: CheckArgs, quiet: bool, verbose: u8) -> Result<i32, Failure> {
     let started_at = OffsetDateTime::now_utc();
     let clock = Instant::now();
     let (set, config, opts) = setup(&args.rules, &args.gather)?;
@@ -578,9 +582,10 @@ fn check(args: CheckArgs, quiet: bool) -> Result<i32, Failure> {
     let color = args.output.is_none()
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let text = report::render(&report, args.format, color).context("cannot render the report")?;
+    let layout = report::table::Layout::for_stdout(color, args.all || verbose > 0);
+    let text = report::render(&report, args.format, &layout).context("cannot render the report")?;
     if let Some(path) = &args.prometheus_file {
-        let prom = report::render(&report, Format::Prometheus, false)
+        let prom = report::render(&report, Format::Prometheus, &layout)
             .context("cannot render the Prometheus text")?;
         emit(Some(path), &prom)?;
     }
@@ -747,14 +752,25 @@ fn list_rules(args: RulesArgs) -> Result<i32, Failure> {
             serde_json::to_string_pretty(&list).context("cannot serialise rules")? + "\n"
         }
         ListFormat::Table => {
-            let mut t = comfy_table::Table::new();
-            t.load_style(comfy_table::presets::UTF8_FULL)
-                .set_header(["Rule", "Title", "Profiles"]);
-            for r in set.rules() {
-                let profiles: Vec<String> = r.profiles.iter().map(ToString::to_string).collect();
-                t.add_row([r.id.clone(), r.title.clone(), profiles.join(", ")]);
-            }
-            format!("{t}\n")
+            let rows: Vec<Vec<String>> = set
+                .rules()
+                .map(|r| {
+                    let profiles = if r.profiles.contains(&Profile::Production)
+                        && r.profiles.contains(&Profile::Development)
+                    {
+                        "all".to_string()
+                    } else {
+                        let p: Vec<String> = r.profiles.iter().map(ToString::to_string).collect();
+                        p.join(", ")
+                    };
+                    vec![r.id.clone(), profiles, r.title.clone()]
+                })
+                .collect();
+            report::table::columns(
+                &["RULE", "PROFILES", "TITLE"],
+                &rows,
+                report::table::terminal_width(),
+            )
         }
     };
     emit(None, &text)?;
@@ -790,23 +806,38 @@ fn explain(id: &str, files: &RuleFiles) -> Result<i32, Failure> {
     if !rule.requires.is_empty() {
         out.push_str(&format!("requires:  {}\n", rule.requires.join(", ")));
     }
-    out.push_str(&format!(
-        "defined:   {origin}\n\noutcomes (first match wins):\n"
-    ));
-    for o in &rule.outcomes {
-        let status = format!("{:?}", o.value.status).to_lowercase();
-        let when = if o.value.when.is_some() {
-            "when …"
-        } else {
-            "otherwise"
-        };
-        out.push_str(&format!(
-            "  {status:<5} {when:<9} {}\n",
-            o.value.message.source()
+    out.push_str(&format!("defined:   {origin}\n"));
+    let width = report::table::terminal_width().max(report::table::MIN_WIDTH);
+    let said = |head: &str, text: &str| -> String {
+        let lines = report::table::wrap(text, width.saturating_sub(head.len()).max(20));
+        let pad = " ".repeat(head.len());
+        let mut s = String::new();
+        for (i, line) in lines.iter().enumerate() {
+            s.push_str(if i == 0 { head } else { &pad });
+            s.push_str(line);
+            s.push('\n');
+        }
+        s
+    };
+    if let Some(filter) = &rule.filter {
+        out.push_str(&said(
+            "items:     ",
+            &format!("those where {}", filter.describe()),
         ));
     }
+    out.push_str("\noutcomes (first match wins):\n");
+    for o in &rule.outcomes {
+        let status = format!("{:?}", o.value.status).to_lowercase();
+        let when = match &o.value.when {
+            Some(cond) => format!("when {}", cond.describe()),
+            None => "otherwise".to_string(),
+        };
+        out.push_str(&said(&format!("  {status:<5} "), &when));
+        out.push_str(&said("        says ", o.value.message.source()));
+    }
     if let Some(r) = &rule.remedy {
-        out.push_str(&format!("\nremedy: {r}\n"));
+        out.push('\n');
+        out.push_str(&said("remedy: ", r));
     }
     if let Some(d) = &rule.doc {
         out.push_str(&format!("source: {d}\n"));

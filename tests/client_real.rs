@@ -381,7 +381,7 @@ fn imitation_deployment_on_real_dockerd() {
     let rules = write(
         dir.path(),
         "net.yaml",
-        "network:\n  timeout_ms: 1500\n  whatsapp:\n    - {host: localhost, ports: [5222]}\n    - {host: wa-ok.test, ports: [443]}\n    - {host: wa-blocked.test, ports: [443]}\n    - {host: blackhole.test, ports: [5222]}\n    - {host: closed.test, ports: [5222]}\n    - {host: nowhere.invalid, ports: [5222]}\n",
+        "network:\n  timeout_ms: 1500\n  whatsapp:\n    - {host: localhost, ports: [5222]}\n    - {host: wa-ok.test, ports: [443]}\n    - {host: wa-blocked.test, ports: [443]}\n    - {host: blackhole.test, ports: [5222]}\n    - {host: closed.test, ports: [5222]}\n",
     );
     let ca = write(dir.path(), "ca.pem", &pki.ca_pem);
     let token = write(dir.path(), "token", "test-token-0123456789");
@@ -453,12 +453,13 @@ fn imitation_deployment_on_real_dockerd() {
         "pass",
         "accepts 6250-6253 from wapf-cl-web",
     );
-    // Network reach, from inside the coreapp.
+    // Network reach, from inside the coreapp: every name resolves there (the proxied ones
+    // need not), so each host and port is judged.
     assert_verdict(
         &r,
         "net.dns",
-        "fail",
-        "nowhere.invalid do not resolve from container wapf-cl-core",
+        "pass",
+        "every name resolves from container wapf-cl-core",
     );
     assert_verdict(
         &r,
@@ -497,6 +498,26 @@ fn imitation_deployment_on_real_dockerd() {
         vec!["wa-blocked.test:443", "wa-ok.test:443"],
         "443 went through the proxy"
     );
+    // A name that resolves nowhere is net.dns's failure, said once: the reach rules wait on it.
+    let dead = write(
+        dir.path(),
+        "dead.yaml",
+        "network:\n  timeout_ms: 1500\n  whatsapp:\n    - {host: localhost, ports: [5222]}\n    - {host: nowhere.invalid, ports: [443, 5222]}\n",
+    );
+    let mut dead_args = args.to_vec();
+    dead_args[4] = dead.to_str().unwrap();
+    let (_, d) = check_json(&dead_args);
+    assert_verdict(
+        &d,
+        "net.dns",
+        "fail",
+        "nowhere.invalid do not resolve from container wapf-cl-core",
+    );
+    for id in ["net.whatsapp.443", "net.whatsapp.5222"] {
+        assert_verdict(&d, id, "skip", "prerequisite net.dns is fail");
+        let (_, message) = verdict(&d, id);
+        assert!(!message.contains("does not resolve:"), "{message}");
+    }
     // Every step is bounded: a black hole and a dead name cost one timeout each, in parallel.
     assert!(took < Duration::from_secs(30), "the run took {took:?}");
 

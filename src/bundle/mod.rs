@@ -677,8 +677,12 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
     let d = COLLECTOR_DEADLINE;
     let report_json =
         serde_json::to_vec_pretty(req.report).map_err(|e| BundleError::Io(e.to_string()))?;
-    let report_md = crate::report::render(req.report, crate::report::Format::Markdown, false)
-        .map_err(|e| BundleError::Io(e.to_string()))?;
+    let report_md = crate::report::render(
+        req.report,
+        crate::report::Format::Markdown,
+        &crate::report::table::Layout::plain(),
+    )
+    .map_err(|e| BundleError::Io(e.to_string()))?;
     let facts_json =
         serde_json::to_vec_pretty(req.facts).map_err(|e| BundleError::Io(e.to_string()))?;
     let db_json = serde_json::to_vec_pretty(&req.facts.database)

@@ -200,7 +200,8 @@ pub struct ClientFacts {
     pub webhook: Fact<WebhookFacts>,
 }
 
-const HOW_TO: &str = "no client API to ask: no running webapp container publishes port 443 and no URL was given (--api-url or client.url in the config)";
+const HOW_TO: &str =
+    "no client API to ask: no running webapp publishes port 443 and no --api-url was given";
 
 /// The base URL and where it came from.
 fn base_url(opts: &ClientOptions, containers: &[ContainerFacts]) -> Option<(String, String)> {

@@ -219,10 +219,14 @@ pub enum Format {
     Prometheus,
 }
 
-/// Renders a report; `color` only affects `table`.
-pub fn render(report: &Report, format: Format, color: bool) -> Result<String, RenderError> {
+/// Renders a report; `layout` only affects `table` (every other format keeps every rule).
+pub fn render(
+    report: &Report,
+    format: Format,
+    layout: &table::Layout,
+) -> Result<String, RenderError> {
     Ok(match format {
-        Format::Table => table::render(report, color),
+        Format::Table => table::render(report, layout),
         Format::Json => {
             let mut s = serde_json::to_string_pretty(report)?;
             s.push('\n');

@@ -216,6 +216,46 @@ impl TryFrom<RawCondition> for Condition {
 }
 
 impl Condition {
+    /// The condition in words, with its thresholds, for `preflight explain`:
+    /// `p95_us > 20ms`, `version matches >=2.3.3, <2.3.4`, `all of (…; …)`.
+    pub fn describe(&self) -> String {
+        // `latency.p95_us` reads `latency.p95`: the threshold carries the unit.
+        let subject = |path: &str| {
+            if path.is_empty() {
+                return "the fact".to_string();
+            }
+            ["_us", "_ms", "_bytes", "_s"]
+                .iter()
+                .find_map(|unit| path.strip_suffix(unit))
+                .unwrap_or(path)
+                .to_string()
+        };
+        match self {
+            Condition::All(items) => format!("all of ({})", describe_each(items)),
+            Condition::Any(items) => format!("any of ({})", describe_each(items)),
+            Condition::Not(c) => format!("not ({})", c.describe()),
+            Condition::Test { path, matcher } => {
+                let p = subject(path);
+                match matcher {
+                    Matcher::Version(req) => format!("{p} version matches {req}"),
+                    Matcher::Number(cmp) => format!("{p} {}", spaced(&cmp.to_string())),
+                    Matcher::Equals(v) => format!("{p} is {v}"),
+                    Matcher::OneOf(vs) => {
+                        let vs: Vec<String> = vs.iter().map(Value::to_string).collect();
+                        format!("{p} is one of {}", vs.join(", "))
+                    }
+                    Matcher::Regex(re) => format!("{p} matches /{}/", re.as_str()),
+                    Matcher::Present(true) => format!("{p} is present"),
+                    Matcher::Present(false) => format!("{p} is absent"),
+                    Matcher::Available(true) => format!("{p} could be read"),
+                    Matcher::Available(false) => format!("{p} could not be read"),
+                    Matcher::Contains(v) => format!("{p} contains {v}"),
+                    Matcher::Count(cmp) => format!("the number of {p} {cmp}"),
+                }
+            }
+        }
+    }
+
     /// Evaluates against the facts document; `base` is the rule's fact path for this item.
     pub fn eval(&self, root: &Value, base: &str) -> Result<Truth, EvalError> {
         match self {
@@ -374,9 +414,58 @@ fn test(matcher: &Matcher, found: Resolved<'_>, full: &str) -> Result<Truth, Eva
     Ok(Truth::from_bool(truth))
 }
 
+/// `> 20ms` → `> 20 ms`, `>= 250GB` → `>= 250 GB`: a number and its unit apart, as SI writes.
+fn spaced(threshold: &str) -> String {
+    let t = threshold.trim();
+    match t.rfind(|c: char| c.is_ascii_digit() || c == '.') {
+        Some(i) if i + 1 < t.len() => {
+            let (number, unit) = t.split_at(i + 1);
+            format!("{number} {}", unit.trim_start())
+        }
+        _ => t.to_string(),
+    }
+}
+
+fn describe_each(items: &[Condition]) -> String {
+    items
+        .iter()
+        .map(Condition::describe)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conditions_read_as_words_with_their_thresholds() {
+        assert_eq!(
+            cond("{path: p95_us, number: '> 20ms'}").describe(),
+            "p95 > 20 ms"
+        );
+        assert_eq!(
+            cond("{path: device.drive_bytes, number: '< 250GB'}").describe(),
+            "device.drive < 250 GB"
+        );
+        assert_eq!(
+            cond("{path: logical, number: '< 4'}").describe(),
+            "logical < 4"
+        );
+        assert_eq!(
+            cond("{all: [{path: device, available: true}, {path: version, version: '<2.3.3'}]}")
+                .describe(),
+            "all of (device could be read; version version matches <2.3.3)"
+        );
+        assert_eq!(
+            cond("{path: dns_failed, count: '> 0'}").describe(),
+            "the number of dns_failed > 0"
+        );
+        assert_eq!(
+            cond("{not: {path: state, one_of: [running]}}").describe(),
+            "not (state is one of \"running\")"
+        );
+    }
     use serde_json::json;
 
     fn cond(yaml: &str) -> Condition {

@@ -80,7 +80,10 @@ fn evaluate_rule(
             let (status, message) = judge(rule, facts, &rule.fact, Some((&path, &reason)));
             result.status = status;
             result.message = message;
-            result.observed = rule.observed.as_ref().map(|t| t.render(facts, &rule.fact));
+            result.observed = rule
+                .observed
+                .as_ref()
+                .and_then(|t| t.render_observed(facts, &rule.fact));
             return apply_waiver(result, ctx);
         }
         Resolved::Missing => {
@@ -130,8 +133,12 @@ fn evaluate_rule(
         let (status, message) = judge(rule, facts, base, None);
         worst = worst.max(status);
         messages.push(message);
-        if let Some(t) = &rule.observed {
-            observed.push(t.render(facts, base));
+        if let Some(o) = rule
+            .observed
+            .as_ref()
+            .and_then(|t| t.render_observed(facts, base))
+        {
+            observed.push(o);
         }
     }
     result.status = worst;

@@ -92,8 +92,28 @@ impl TryFrom<String> for Template {
 
 impl Template {
     /// Fills the placeholders; `base` is the rule's fact path for the current item.
+    ///
+    /// An unavailable fact's reason is shown once, however many placeholders lie under it
+    /// (`{{endpoint}}{{$docker|reason}}` on an unreachable engine reads `unavailable (why)`,
+    /// not the reason twice).
     pub fn render(&self, root: &Value, base: &str) -> String {
+        self.fill(root, base).0
+    }
+
+    /// Renders an observed value: `None` when no placeholder found anything to show (every one
+    /// missing, null, an empty list or an available fact's empty reason), so a report never
+    /// shows a line of placeholders (`exit code —`, `none (none)`). A template without
+    /// placeholders is shown as written.
+    pub fn render_observed(&self, root: &Value, base: &str) -> Option<String> {
+        let (text, fields, shown) = self.fill(root, base);
+        (fields == 0 || shown > 0).then_some(text)
+    }
+
+    /// The text, the number of placeholders, and how many of them showed something.
+    fn fill(&self, root: &Value, base: &str) -> (String, usize, usize) {
         let mut out = String::new();
+        let (mut fields, mut shown) = (0, 0);
+        let mut reasons: Vec<String> = Vec::new();
         for piece in &self.pieces {
             match piece {
                 Piece::Text(t) => out.push_str(t),
@@ -107,23 +127,51 @@ impl Template {
                     } else {
                         join_path(base, path)
                     };
+                    fields += 1;
                     let found = resolve(root, &full);
                     match (filter, found) {
                         (Filter::Reason, Resolved::Unavailable { reason, .. }) => {
-                            out.push_str(&reason)
+                            if !reasons.contains(&reason) {
+                                out.push_str(&reason);
+                                reasons.push(reason);
+                                shown += 1;
+                            }
                         }
                         (Filter::Reason, _) => {}
-                        (f, found) => out.push_str(&render_value(found, &full, *f == Filter::Raw)),
+                        (_, Resolved::Unavailable { reason, .. }) => {
+                            shown += 1;
+                            if reasons.contains(&reason) {
+                                out.push_str("unavailable");
+                            } else {
+                                out.push_str(&format!("unavailable ({reason})"));
+                                reasons.push(reason);
+                            }
+                        }
+                        (f, found) => {
+                            if shows_something(&found) {
+                                shown += 1;
+                            }
+                            out.push_str(&render_value(found, &full, *f == Filter::Raw));
+                        }
                     }
                 }
             }
         }
-        out
+        (out, fields, shown)
     }
 
     /// The template as written.
     pub fn source(&self) -> &str {
         &self.source
+    }
+}
+
+/// Whether a resolved value has anything to show (not missing, null or an empty list).
+fn shows_something(found: &Resolved<'_>) -> bool {
+    match found {
+        Resolved::Missing | Resolved::Value(Value::Null) => false,
+        Resolved::Value(Value::Array(items)) => !items.is_empty(),
+        _ => true,
     }
 }
 
@@ -165,6 +213,49 @@ mod tests {
 
     fn t(s: &str) -> Template {
         Template::try_from(s.to_string()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn observed_values_are_never_placeholders() {
+        let facts = json!({
+            "docker": {"unavailable": "no Docker socket at /x"},
+            "probe": {"exit_code": null, "skipped": true},
+            "links": [{"webapp": null, "hostname": null, "closed": []}],
+            "api": {"url": null, "source": null},
+            "cpu": {"effective": 2, "quota": null}
+        });
+        // Every placeholder empty: nothing to show.
+        assert_eq!(
+            t("exit code {{exit_code}}").render_observed(&facts, "probe"),
+            None
+        );
+        assert_eq!(
+            t("{{webapp}} → {{hostname}}: closed {{closed}}").render_observed(&facts, "links.0"),
+            None
+        );
+        assert_eq!(
+            t("{{url}} ({{source}})").render_observed(&facts, "api"),
+            None
+        );
+        // Some value present: the rest may read `none` (no CPU quota is a fact).
+        assert_eq!(
+            t("{{effective}} usable, quota {{quota}}").render_observed(&facts, "cpu"),
+            Some("2 usable, quota none".to_string())
+        );
+        // An unavailable fact's reason once, not once per placeholder.
+        assert_eq!(
+            t("{{endpoint}}{{$docker|reason}}").render_observed(&facts, "docker"),
+            Some("unavailable (no Docker socket at /x)".to_string())
+        );
+        assert_eq!(
+            t("{{$docker|reason}} / {{$docker|reason}}").render(&facts, ""),
+            "no Docker socket at /x / "
+        );
+        // No placeholders at all: shown as written.
+        assert_eq!(
+            t("fixed").render_observed(&facts, ""),
+            Some("fixed".to_string())
+        );
     }
 
     #[test]
