@@ -468,6 +468,8 @@ fn gather_options(config: &Config, set: &RuleSet, args: &GatherArgs) -> GatherOp
         opts.network.targets = n.whatsapp.clone();
         opts.network.timeout = std::time::Duration::from_millis(n.timeout_ms.max(1));
     }
+    opts.logs.patterns = set.patterns().to_vec();
+    opts.logs.deadline = opts.deadline;
     opts
 }
 

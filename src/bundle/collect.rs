@@ -369,21 +369,7 @@ pub enum ContainerKind {
     Database,
 }
 
-/// Image repositories of database containers (`mysql:8.0`, `bitnami/postgresql`, …).
-pub fn is_database_image(image: &str) -> bool {
-    let repo = crate::facts::docker::containers::repository(image);
-    let last = repo.rsplit('/').next().unwrap_or(repo);
-    matches!(
-        last,
-        "mysql"
-            | "mariadb"
-            | "postgres"
-            | "postgresql"
-            | "percona"
-            | "percona-server"
-            | "mysql-server"
-    )
-}
+pub use crate::facts::docker::containers::is_database_image;
 
 /// Time window of container logs.
 #[derive(Debug, Clone, Copy)]

@@ -184,6 +184,8 @@ async fn run_once(
         database: due.contains(&Group::Database),
         client: due.contains(&Group::Client),
         network: due.contains(&Group::Network),
+        // Log signatures are read every run: they are what changed since the last one.
+        logs: true,
     };
     let started_at = OffsetDateTime::now_utc();
     let clock = Instant::now();

@@ -200,8 +200,7 @@ pub struct ClientFacts {
     pub webhook: Fact<WebhookFacts>,
 }
 
-const HOW_TO: &str =
-    "no client API to ask: no running webapp publishes port 443 and no --api-url was given";
+const HOW_TO: &str = "no client API: no webapp publishes 443 and no --api-url given";
 
 /// The base URL and where it came from.
 fn base_url(opts: &ClientOptions, containers: &[ContainerFacts]) -> Option<(String, String)> {

@@ -12,6 +12,7 @@ pub mod database;
 pub mod docker;
 pub mod glibc;
 pub mod kernel;
+pub mod logs;
 pub mod memory;
 pub mod netns;
 pub mod network;
@@ -108,6 +109,9 @@ pub struct Facts {
     /// Reach of WhatsApp's hosts and the webapp → coreapp links; absent from older documents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<Fact<network::NetworkFacts>>,
+    /// Known-failure signatures in the logs; absent from older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Fact<logs::LogsFacts>>,
 }
 
 /// Facts about the host itself.
@@ -147,6 +151,8 @@ pub struct GatherOptions {
     pub database: database::DbOptions,
     pub client: client::ClientOptions,
     pub network: network::NetworkOptions,
+    /// The log signatures to scan for (from the rules' `signatures:` section).
+    pub logs: logs::LogOptions,
     /// Which of the slower parts to gather; a part left out is `None` in the document (the
     /// daemon keeps its previous value).
     pub parts: Parts,
@@ -162,6 +168,7 @@ pub struct Parts {
     pub database: bool,
     pub client: bool,
     pub network: bool,
+    pub logs: bool,
 }
 
 impl Default for Parts {
@@ -172,6 +179,7 @@ impl Default for Parts {
             database: true,
             client: true,
             network: true,
+            logs: true,
         }
     }
 }
@@ -207,6 +215,7 @@ impl GatherOptions {
             database: database::DbOptions::default(),
             client: client::ClientOptions::default(),
             network: network::NetworkOptions::default(),
+            logs: logs::LogOptions::default(),
             parts: Parts::default(),
         }
     }
@@ -319,6 +328,10 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
     // Docker first: the database settings, the network vantage point and the API URL come
     // from the containers it finds. Then those four run side by side.
     let after_docker = async {
+        let (engine_client, engine_why) = match &connected {
+            Fact::Available(c) => (Some(c.docker.clone()), String::new()),
+            Fact::Unavailable(why) => (None, why.clone()),
+        };
         let (docker, peers) = match connected {
             Fact::Available(c) => {
                 progress.started("docker probe and containers");
@@ -394,10 +407,31 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
         // a bind mount's host path).
         let paths = storage_paths(paths, &containers);
         let storage = blocking("storage", d, p, move || storage::gather(&paths, &budget));
-        let (db, network, client, storage) = tokio::join!(db, network, client, storage);
-        (docker, db, network, client, storage)
+        let log_deadline = opts.logs.deadline * 2 + Duration::from_secs(1);
+        let logs = async {
+            if !parts.logs || opts.logs.patterns.is_empty() {
+                return None;
+            }
+            Some(
+                timed(
+                    "logs",
+                    log_deadline,
+                    p,
+                    logs::gather(
+                        &opts.logs,
+                        engine_client.as_ref(),
+                        &engine_why,
+                        &containers,
+                        collected_at,
+                    ),
+                )
+                .await,
+            )
+        };
+        let (db, network, client, storage, logs) = tokio::join!(db, network, client, storage, logs);
+        (docker, db, network, client, storage, logs)
     };
-    let (docker, database, network, client, storage) = after_docker.await;
+    let (docker, database, network, client, storage, logs) = after_docker.await;
     let (storage, storage_missing) = split_storage(storage);
     let mut clock = clock;
     let client = client.map(|c| match c {
@@ -430,6 +464,7 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
         database,
         client,
         network,
+        logs,
     }
 }
 

@@ -206,17 +206,20 @@ fn skip_groups(report: &Report) -> Vec<(Vec<&RuleResult>, String)> {
             None => groups.push((root, vec![r], cause)),
         }
     }
-    groups
-        .into_iter()
-        .map(|(_, members, cause)| {
-            let cause = if cause.is_empty() {
-                members[0].message.clone()
-            } else {
-                cause
-            };
-            (members, cause)
-        })
-        .collect()
+    // Groups with the same cause are one (rules skipped for the same reason on their own).
+    let mut merged: Vec<(Vec<&RuleResult>, String)> = Vec::new();
+    for (_, members, cause) in groups {
+        let cause = if cause.is_empty() {
+            members[0].message.clone()
+        } else {
+            cause
+        };
+        match merged.iter_mut().find(|(_, c)| *c == cause) {
+            Some((m, _)) => m.extend(members),
+            None => merged.push((members, cause)),
+        }
+    }
+    merged
 }
 
 /// The rule a skip message cites: `prerequisite X is S: …` → X.
@@ -226,18 +229,22 @@ fn prerequisite_of(message: &str) -> Option<&str> {
     rest.starts_with("is ").then_some(id)
 }
 
-/// How a group of skipped rules is named in the rule column: its one ID, `db.* (10)` when
-/// they share a prefix, else `10 rules`.
+/// How a group of skipped rules is named in the rule column: its one ID, `db.* (10)` or
+/// `wa.*, log.* (19)` by their families, `12 rules` when they come from more than two.
 fn group_label(members: &[&RuleResult]) -> String {
     if let [one] = members {
         return one.id.clone();
     }
-    let prefix = members[0].id.split('.').next().unwrap_or_default();
-    if members
-        .iter()
-        .all(|m| m.id.split('.').next() == Some(prefix))
-    {
-        format!("{prefix}.* ({})", members.len())
+    let mut families: Vec<&str> = Vec::new();
+    for m in members {
+        let family = m.id.split('.').next().unwrap_or_default();
+        if !families.contains(&family) {
+            families.push(family);
+        }
+    }
+    if families.len() <= 2 {
+        let f: Vec<String> = families.iter().map(|f| format!("{f}.*")).collect();
+        format!("{} ({})", f.join(", "), members.len())
     } else {
         format!("{} rules", members.len())
     }
@@ -376,7 +383,7 @@ pub fn render(report: &Report, layout: &Layout) -> String {
     out
 }
 
-/// `13 pass, 1 info, 2 warn, 2 fail, 30 skip (--all lists them) — profile production, 760 ms`:
+/// `13 pass, 1 info, 2 warn, 2 fail, 30 skip (--all lists them) — production, 760 ms`:
 /// pass, warn and fail always, the other statuses when any rule has them.
 fn summary_line(report: &Report, all: bool) -> String {
     let s = &report.summary;
@@ -400,7 +407,7 @@ fn summary_line(report: &Report, all: bool) -> String {
         parts.push(format!("{} waived", s.waived));
     }
     format!(
-        "{} — profile {}, {} ms",
+        "{} — {}, {} ms",
         parts.join(", "),
         report.profile,
         report.duration_ms

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use serde_json::Value;
 use time::Date;
 
-use super::condition::{Resolved, Truth, resolve};
-use super::{Profile, Rule, RuleSet, Verdict};
+use super::condition::{Condition, Matcher, Resolved, Truth, resolve};
+use super::{Profile, Rule, RuleSet};
 use crate::config::Waiver;
 use crate::report::{AppliedWaiver, RuleResult, Status};
 
@@ -87,7 +87,22 @@ fn evaluate_rule(
             return apply_waiver(result, ctx);
         }
         Resolved::Missing => {
-            result.message = format!("fact {} is not in the facts document", rule.fact);
+            // A rule may say what a document without its fact means, with an outcome whose
+            // condition is exactly `present: false` (a document written before the fact was
+            // gathered); otherwise it is an error: nothing unknown passes or fails.
+            let absent = rule.outcomes.iter().find(|o| {
+                matches!(
+                    &o.value.when,
+                    Some(Condition::Test { path, matcher: Matcher::Present(false) }) if path.is_empty()
+                )
+            });
+            match absent {
+                Some(o) => {
+                    result.status = o.value.status.into();
+                    result.message = o.value.message.render(facts, &rule.fact);
+                }
+                None => result.message = format!("fact {} is not in the facts document", rule.fact),
+            }
             return apply_waiver(result, ctx);
         }
         Resolved::Value(Value::Array(list)) if rule.each => {
@@ -168,14 +183,7 @@ fn judge(
         };
         match truth {
             Truth::True => {
-                let status = match outcome.status {
-                    Verdict::Pass => Status::Pass,
-                    Verdict::Info => Status::Info,
-                    Verdict::Warn => Status::Warn,
-                    Verdict::Fail => Status::Fail,
-                    Verdict::Skip => Status::Skip,
-                };
-                return (status, outcome.message.render(facts, base));
+                return (outcome.status.into(), outcome.message.render(facts, base));
             }
             Truth::False => continue,
             Truth::Unknown(reason) => return (Status::Error, format!("cannot decide: {reason}")),

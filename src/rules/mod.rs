@@ -8,6 +8,7 @@
 pub mod condition;
 pub mod eval;
 pub mod quantity;
+pub mod signatures;
 pub mod template;
 pub mod version;
 
@@ -58,6 +59,19 @@ pub enum Verdict {
     Warn,
     Fail,
     Skip,
+}
+
+impl From<Verdict> for crate::report::Status {
+    fn from(v: Verdict) -> Self {
+        use crate::report::Status;
+        match v {
+            Verdict::Pass => Status::Pass,
+            Verdict::Info => Status::Info,
+            Verdict::Warn => Status::Warn,
+            Verdict::Fail => Status::Fail,
+            Verdict::Skip => Status::Skip,
+        }
+    }
 }
 
 /// One entry of a rule's ordered outcome list.
@@ -112,6 +126,9 @@ struct RuleFile {
     rules: Vec<Spanned<Rule>>,
     /// What the network gatherer tries; a later file's section replaces an earlier one's.
     network: Option<crate::facts::network::NetworkSection>,
+    /// Known failures in the logs; each becomes a rule `log.<id>`.
+    #[serde(default)]
+    signatures: Vec<Spanned<signatures::Signature>>,
 }
 
 /// A rules or config file problem, located in its source.
@@ -187,6 +204,8 @@ impl fmt::Display for Origin {
 pub struct RuleSet {
     rules: Vec<(Rule, Origin)>,
     network: Option<crate::facts::network::NetworkSection>,
+    /// What the log gatherer scans for, one per `log.*` rule.
+    patterns: Vec<crate::facts::logs::Pattern>,
 }
 
 impl RuleSet {
@@ -222,6 +241,29 @@ impl RuleSet {
             check_rule(&rule).map_err(|m| LocatedError::at(source_name, &loc, m))?;
             set.rules.push((rule, origin));
         }
+        for spanned in file.signatures {
+            let loc = spanned.referenced;
+            let sig = spanned.value;
+            let at = |m: String| LocatedError::at(source_name, &loc, m);
+            let rule = sig.rule().map_err(at)?;
+            let pattern = sig.pattern().map_err(at)?;
+            crate::facts::logs::Scanner::new(std::slice::from_ref(&pattern))
+                .map_err(|e| at(e.to_string()))?;
+            if !seen.insert(rule.id.clone()) {
+                return Err(at(format!(
+                    "rule {:?} is defined twice in this file",
+                    rule.id
+                )));
+            }
+            check_rule(&rule).map_err(at)?;
+            let origin = Origin {
+                source_name: source_name.to_string(),
+                line: loc.line(),
+                column: loc.column(),
+            };
+            set.rules.push((rule, origin));
+            set.patterns.push(pattern);
+        }
         set.check_requires()?;
         Ok(set)
     }
@@ -230,6 +272,12 @@ impl RuleSet {
     pub fn merge(&mut self, other: RuleSet) -> Result<(), LocatedError> {
         if other.network.is_some() {
             self.network = other.network;
+        }
+        for pattern in other.patterns {
+            match self.patterns.iter_mut().find(|p| p.id == pattern.id) {
+                Some(slot) => *slot = pattern,
+                None => self.patterns.push(pattern),
+            }
         }
         for (rule, origin) in other.rules {
             match self.rules.iter_mut().find(|(r, _)| r.id == rule.id) {
@@ -282,12 +330,17 @@ impl RuleSet {
         self.get(id).is_some()
     }
 
-    /// Number of rules.
+    /// The log signatures' patterns, for the log gatherer.
+    pub fn patterns(&self) -> &[crate::facts::logs::Pattern] {
+        &self.patterns
+    }
+
     /// The `network:` section: WhatsApp hosts to try and the step timeout.
     pub fn network(&self) -> Option<&crate::facts::network::NetworkSection> {
         self.network.as_ref()
     }
 
+    /// Number of rules.
     pub fn len(&self) -> usize {
         self.rules.len()
     }

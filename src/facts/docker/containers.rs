@@ -65,6 +65,22 @@ impl ImagePatterns {
 }
 
 /// `registry:5000/a/b:tag@sha256:…` → `registry:5000/a/b`.
+/// Image repositories of database containers (`mysql:8.0`, `bitnami/postgresql`, …).
+pub fn is_database_image(image: &str) -> bool {
+    let repo = repository(image);
+    let last = repo.rsplit('/').next().unwrap_or(repo);
+    matches!(
+        last,
+        "mysql"
+            | "mariadb"
+            | "postgres"
+            | "postgresql"
+            | "percona"
+            | "percona-server"
+            | "mysql-server"
+    )
+}
+
 pub fn repository(image: &str) -> &str {
     let no_digest = image.split('@').next().unwrap_or(image);
     match no_digest.rfind(':') {
