@@ -444,10 +444,7 @@ fn journal_stream_gets_priorities_and_no_timestamps() {
     let stamp = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d").unwrap();
     let prefix = regex::Regex::new(r"^<[0-7]>").unwrap();
     for line in log.lines() {
-        assert!(
-            prefix.is_match(line),
-            "no priority prefix: {line:?}\n{log}"
-        );
+        assert!(prefix.is_match(line), "no priority prefix: {line:?}\n{log}");
         assert!(!stamp.is_match(line), "a timestamp of our own: {line:?}");
         assert!(!line.contains('\x1b'), "colour codes: {line:?}");
     }
