@@ -152,7 +152,7 @@ pub struct TransitionWebhook {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DaemonConfig {
-    /// Address to serve on (default 127.0.0.1:9464).
+    /// Address to serve on (default 127.0.0.1:9612).
     pub listen: Option<String>,
     /// Seconds between runs of groups without their own interval (default 300).
     pub interval_seconds: Option<u64>,

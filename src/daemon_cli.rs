@@ -20,7 +20,7 @@ use crate::{Cli, Failure, GatherArgs, RuleFiles, emit, runtime, setup};
 
 #[derive(Debug, Clone, Args)]
 pub struct DaemonArgs {
-    /// Address to serve HTTP on (default 127.0.0.1:9464, or daemon.listen).
+    /// Address to serve HTTP on (default 127.0.0.1:9612, or daemon.listen).
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
     /// Seconds between runs for groups without their own interval (default 300).

@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod facts;
 pub mod history;
+pub mod journald;
 pub mod output;
 pub mod redact;
 pub mod report;

@@ -76,7 +76,7 @@ enum Command {
         rules: RuleFiles,
     },
     /// Run the checks on a schedule and serve /healthz, /readyz, /metrics, /v1/report and
-    /// /v1/history (127.0.0.1:9464 by default); SIGHUP reloads config and rules.
+    /// /v1/history (127.0.0.1:9612 by default); SIGHUP reloads config and rules.
     Daemon(daemon_cli::DaemonArgs),
     /// Show the daemon's recorded status transitions (or runs).
     History(daemon_cli::HistoryArgs),
@@ -202,6 +202,10 @@ struct CheckArgs {
     /// collector), from the same run.
     #[arg(long, value_name = "FILE")]
     prometheus_file: Option<PathBuf>,
+    /// Also write the JSON report to FILE (atomically), from the same run; the timer writes
+    /// /var/lib/wa-preflight/last-report.json and logs only `--format summary`.
+    #[arg(long, value_name = "FILE")]
+    report_file: Option<PathBuf>,
     /// Evaluate a saved facts document instead of gathering from this host.
     #[arg(long, value_name = "FILE")]
     facts: Option<PathBuf>,
@@ -326,15 +330,24 @@ fn main() -> ExitCode {
     let code = match run(cli) {
         Ok(code) => code,
         Err(Failure::Usage(msg)) => {
-            eprintln!("preflight: {msg}");
+            print_error(&format!("preflight: {msg}"));
             exit::USAGE
         }
         Err(Failure::Internal(e)) => {
-            eprintln!("preflight: internal error: {e:#}");
+            print_error(&format!("preflight: internal error: {e:#}"));
             exit::INTERNAL
         }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// An error on standard error; in the journal with priority 3 (error).
+fn print_error(line: &str) {
+    if wa_preflight::journald::is_journal_stream(std::io::stderr()) {
+        eprint!("{}", wa_preflight::journald::prefix_lines(3, line));
+    } else {
+        eprintln!("{line}");
+    }
 }
 
 fn init_logging(quiet: bool, verbose: u8) {
@@ -347,11 +360,20 @@ fn init_logging(quiet: bool, verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .init();
+        .with_writer(std::io::stderr);
+    if wa_preflight::journald::is_journal_stream(std::io::stderr()) {
+        // Under systemd: the journal stamps entries itself; `<N>` gives each its priority.
+        builder
+            .with_ansi(false)
+            .event_format(wa_preflight::journald::JournalFormat)
+            .init();
+    } else {
+        builder
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init();
+    }
 }
 
 fn run(cli: Cli) -> Result<i32, Failure> {
@@ -585,7 +607,28 @@ fn check(args: CheckArgs, quiet: bool, verbose: u8) -> Result<i32, Failure> {
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let layout = report::table::Layout::for_stdout(color, args.all || verbose > 0);
-    let text = report::render(&report, args.format, &layout).context("cannot render the report")?;
+    let mut text =
+        report::render(&report, args.format, &layout).context("cannot render the report")?;
+    if args.format == Format::Summary
+        && args.output.is_none()
+        && wa_preflight::journald::is_journal_stream(std::io::stdout())
+    {
+        // The timer's one journal line: findings get a priority `journalctl -p` can select.
+        let s = &report.summary;
+        let priority = if s.fail > 0 || s.error > 0 {
+            3
+        } else if s.warn > 0 {
+            4
+        } else {
+            6
+        };
+        text = wa_preflight::journald::prefix_lines(priority, &text);
+    }
+    if let Some(path) = &args.report_file {
+        let json = report::render(&report, Format::Json, &layout)
+            .context("cannot render the JSON report")?;
+        emit(Some(path), &json)?;
+    }
     if let Some(path) = &args.prometheus_file {
         let prom = report::render(&report, Format::Prometheus, &layout)
             .context("cannot render the Prometheus text")?;

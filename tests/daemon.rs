@@ -280,7 +280,7 @@ fn transitions_follow_a_database_and_a_container() {
         status_is(b, "db.reachable", "pass") && status_is(b, "wa.containers.running", "pass")
     });
     assert!(
-        gauge(&m, "wa_preflight_db_latency_seconds{quantile=\"0.95\"}").is_some(),
+        gauge(&m, "wa_preflight_db_latency_p95_seconds").is_some(),
         "{m}"
     );
     assert_eq!(

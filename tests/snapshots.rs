@@ -151,3 +151,8 @@ fn markdown() {
 fn prometheus() {
     insta::assert_snapshot!(rendered(Format::Prometheus));
 }
+
+#[test]
+fn summary() {
+    insta::assert_snapshot!(rendered(Format::Summary));
+}

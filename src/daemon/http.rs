@@ -18,6 +18,7 @@ use crate::when::parse_when;
 
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
+        .route("/", get(landing))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -70,6 +71,50 @@ async fn auth(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Re
         }
     }
     next.run(req).await
+}
+
+/// What `/` lists, in order: (path, what it answers).
+pub const ENDPOINTS: [(&str, &str); 5] = [
+    (
+        "/metrics",
+        "Prometheus metrics of the latest run and of the daemon",
+    ),
+    (
+        "/healthz",
+        "200 when no rule fails or errors, else 503 listing them",
+    ),
+    ("/readyz", "200 once the first run finished"),
+    (
+        "/v1/report",
+        "the latest JSON report (the check --format json shape)",
+    ),
+    (
+        "/v1/history",
+        "status transitions, oldest first (?since=24h&amp;rule=ID&amp;limit=N)",
+    ),
+];
+
+/// `/`: a small HTML page linking the endpoints, as node_exporter and other exporters answer,
+/// so a person who opens the address in a browser finds `/metrics`.
+async fn landing() -> Response {
+    let mut items = String::new();
+    for (path, what) in ENDPOINTS {
+        items.push_str(&format!(
+            "<li><a href=\"{path}\">{path}</a> — {what}</li>\n"
+        ));
+    }
+    let body = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>wa-preflight</title></head>\n\
+         <body><h1>wa-preflight {}</h1>\n<p>Diagnostics daemon for WhatsApp Business API \
+         On-Premises hosts.</p>\n<ul>\n{items}</ul>\n</body></html>\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 /// 200 when no rule fails or errors, 503 otherwise; the body says which.
@@ -209,6 +254,6 @@ async fn history(
 async fn not_found() -> Response {
     json_error(
         StatusCode::NOT_FOUND,
-        "no such endpoint (/healthz, /readyz, /metrics, /v1/report, /v1/history)",
+        "no such endpoint (/, /healthz, /readyz, /metrics, /v1/report, /v1/history)",
     )
 }

@@ -28,9 +28,32 @@ fn us(v: f64) -> f64 {
     v / 1e6
 }
 
-/// Gauges of one run: the report's, then facts worth graphing.
-pub fn run_gauges(report: &Report, facts: &Facts, run_id: u64) -> String {
-    let mut out = crate::report::prometheus::render(report).unwrap_or_default();
+/// Unix time of 00:00 UTC on an `EXPIRES_ON` date (`YYYY-MM-DD`); `None` when it is not one.
+/// Prometheus wants base units: a timestamp, so alerts compute the time left with `- time()`.
+fn expiry_timestamp(expires_on: &str) -> Option<i64> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(expires_on.trim(), &fmt).ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp())
+}
+
+/// Gauges of one run: the build and rules that judged it, the report's gauges, then facts
+/// worth graphing. `rules_version` is [`crate::rules::RuleSet::version`].
+pub fn run_gauges(report: &Report, facts: &Facts, run_id: u64, rules_version: &str) -> String {
+    let mut out = String::new();
+    family(
+        &mut out,
+        "wa_preflight_build_info",
+        "Always 1: the version of wa-preflight and of the rules in force, as labels.",
+        &[(
+            format!(
+                "version=\"{}\",rules_version=\"{}\"",
+                label(env!("CARGO_PKG_VERSION")),
+                label(rules_version)
+            ),
+            1.0,
+        )],
+    );
+    out.push_str(&crate::report::prometheus::render(report).unwrap_or_default());
     family(
         &mut out,
         "wa_preflight_run_id",
@@ -92,16 +115,19 @@ pub fn run_gauges(report: &Report, facts: &Facts, run_id: u64) -> String {
     }
     if let Some(Fact::Available(db)) = &facts.database {
         if let Some(Fact::Available(l)) = &db.latency {
-            family(
-                &mut out,
-                "wa_preflight_db_latency_seconds",
-                "Database round-trip latency quantiles of the last measurement.",
-                &[
-                    ("quantile=\"0.5\"".to_string(), us(l.p50_us)),
-                    ("quantile=\"0.95\"".to_string(), us(l.p95_us)),
-                    ("quantile=\"0.99\"".to_string(), us(l.p99_us)),
-                ],
-            );
+            // Percentiles of one measurement: gauges of their own (a `quantile` label is
+            // reserved for summaries, whose _sum and _count are counters we do not have).
+            for (p, v) in [("p50", l.p50_us), ("p95", l.p95_us), ("p99", l.p99_us)] {
+                family(
+                    &mut out,
+                    &format!("wa_preflight_db_latency_{p}_seconds"),
+                    &format!(
+                        "{}th percentile of the database round trips of the last measurement.",
+                        &p[1..]
+                    ),
+                    &[(String::new(), us(v))],
+                );
+            }
         }
         if let Some(c) = db.connect_us {
             family(
@@ -137,8 +163,8 @@ pub fn run_gauges(report: &Report, facts: &Facts, run_id: u64) -> String {
         );
         family(
             &mut out,
-            "wa_preflight_container_restart_count",
-            "Docker's restart count of the container (resets when it is recreated).",
+            "wa_preflight_container_restarts",
+            "Docker's restart count of the container (a gauge: it resets when the container is recreated).",
             &wa.containers
                 .iter()
                 .map(|x| (c(x), x.restart_count as f64))
@@ -146,11 +172,16 @@ pub fn run_gauges(report: &Report, facts: &Facts, run_id: u64) -> String {
         );
         family(
             &mut out,
-            "wa_preflight_client_expires_in_days",
-            "Days until the client version expires (EXPIRES_ON).",
+            "wa_preflight_client_expiry_timestamp_seconds",
+            "When the client version expires: the start (00:00 UTC) of its EXPIRES_ON date, in Unix time.",
             &wa.containers
                 .iter()
-                .filter_map(|x| x.expires_in_days.map(|d| (c(x), d as f64)))
+                .filter_map(|x| {
+                    x.expires_on
+                        .as_deref()
+                        .and_then(expiry_timestamp)
+                        .map(|t| (c(x), t as f64))
+                })
                 .collect::<Vec<_>>(),
         );
     }

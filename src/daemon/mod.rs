@@ -33,8 +33,10 @@ use crate::rules::eval::EvalContext;
 use crate::rules::{Profile, RuleSet};
 
 /// The default listen address: loopback only; Prometheus scrapes through a local agent or
-/// an explicit `--listen`.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+/// an explicit `--listen`. Port 9612 is marked free in Prometheus' list of exporter default
+/// ports (wiki "Default port allocations"); until 0.2.0 it was 9464, the OpenTelemetry
+/// Prometheus exporter's default, which collided on hosts that run one.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9612";
 
 /// How the daemon runs, from flags and the config's `daemon:` section.
 #[derive(Debug, Clone)]
@@ -216,13 +218,19 @@ fn judge(
         .map_err(|e| format!("cannot evaluate: {e}"))
 }
 
-fn publish(shared: &Shared, facts: Facts, report: Report, groups: Vec<Group>) -> u64 {
+fn publish(
+    shared: &Shared,
+    facts: Facts,
+    report: Report,
+    groups: Vec<Group>,
+    rules_version: &str,
+) -> u64 {
     let run_id = shared.runs.fetch_add(1, Ordering::SeqCst) + 1;
     let report_json = serde_json::to_string_pretty(&report).unwrap_or_else(|e| {
         tracing::error!("cannot serialise the report: {e}");
         "{}".to_string()
     });
-    let metrics = metrics::run_gauges(&report, &facts, run_id);
+    let metrics = metrics::run_gauges(&report, &facts, run_id, rules_version);
     let p = Arc::new(Published {
         run_id,
         report,
@@ -237,9 +245,11 @@ fn publish(shared: &Shared, facts: Facts, report: Report, groups: Vec<Group>) ->
     run_id
 }
 
+/// One log line per status change of a rule seen before. Changes into `warn`, `fail` or
+/// `error` are logged as warnings (journal priority 4, so `journalctl -p warning` shows
+/// them), the others as information.
 fn log_transition(t: &Transition) {
-    tracing::info!(
-        target: "wa_preflight::transition",
+    let line = format!(
         "{} {} -> {} ({} -> {}): {}",
         t.rule,
         t.old_status.as_deref().unwrap_or("none"),
@@ -248,6 +258,52 @@ fn log_transition(t: &Transition) {
         t.new_observed.as_deref().unwrap_or("-"),
         t.message
     );
+    if matches!(t.new_status.as_str(), "warn" | "fail" | "error") {
+        tracing::warn!(target: "wa_preflight::transition", "{line}");
+    } else {
+        tracing::info!(target: "wa_preflight::transition", "{line}");
+    }
+}
+
+/// Logs one run's transitions: rules the history has never seen (every rule on the first run,
+/// new rules after an upgrade) as one summary line, the others one line each.
+fn log_transitions(report: &Report, transitions: &[Transition]) {
+    let first_seen: std::collections::HashSet<&str> = transitions
+        .iter()
+        .filter(|t| t.old_status.is_none())
+        .map(|t| t.rule.as_str())
+        .collect();
+    if !first_seen.is_empty() {
+        let results: Vec<&crate::report::RuleResult> = report
+            .results
+            .iter()
+            .filter(|r| first_seen.contains(r.id.as_str()))
+            .collect();
+        let what = if results.len() == report.results.len() {
+            "first run".to_string()
+        } else {
+            format!("{} rule(s) seen for the first time", results.len())
+        };
+        let line = format!(
+            "{what}: {}",
+            crate::report::summary_line(results.iter().copied())
+        );
+        if results.iter().any(|r| {
+            matches!(
+                r.status,
+                crate::report::Status::Warn
+                    | crate::report::Status::Fail
+                    | crate::report::Status::Error
+            )
+        }) {
+            tracing::warn!(target: "wa_preflight::transition", "{line}");
+        } else {
+            tracing::info!(target: "wa_preflight::transition", "{line}");
+        }
+    }
+    for t in transitions.iter().filter(|t| t.old_status.is_some()) {
+        log_transition(t);
+    }
 }
 
 async fn record_history(shared: &Shared, settings: &Settings, report: &Report, groups: &[Group]) {
@@ -272,8 +328,8 @@ async fn record_history(shared: &Shared, settings: &Settings, report: &Report, g
     match h.record(report, &names.join(",")).await {
         Ok((_, transitions)) => {
             shared.history_ok.store(true, Ordering::Relaxed);
+            log_transitions(report, &transitions);
             for t in &transitions {
-                log_transition(t);
                 if let Some(n) = &shared.notifier {
                     n.send(t);
                 }
@@ -378,16 +434,9 @@ pub async fn serve(mut setup: Setup, loader: Loader) -> Result<(), String> {
                     }
                 }
                 record_history(&shared, &setup.settings, &report, &due).await;
-                let summary = format!(
-                    "{} pass, {} info, {} warn, {} fail, {} error",
-                    report.summary.pass,
-                    report.summary.info,
-                    report.summary.warn,
-                    report.summary.fail,
-                    report.summary.error
-                );
+                let summary = report.summary_line();
                 let first = latest.is_none();
-                let run_id = publish(&shared, facts, report, due.clone());
+                let run_id = publish(&shared, facts, report, due.clone(), &setup.set.version());
                 tracing::debug!(run_id, groups = ?due, "run published: {summary}");
                 let status = format!("run {run_id}: {summary}");
                 if !first {
@@ -436,7 +485,13 @@ fn reload(loader: &Loader, setup: &mut Setup, sched: &mut Scheduler, shared: &Sh
             if let Some(latest) = shared.latest() {
                 match judge(setup, &latest.facts, OffsetDateTime::now_utc(), 0) {
                     Ok(report) => {
-                        publish(shared, latest.facts.clone(), report, latest.groups.clone());
+                        publish(
+                            shared,
+                            latest.facts.clone(),
+                            report,
+                            latest.groups.clone(),
+                            &setup.set.version(),
+                        );
                     }
                     Err(e) => tracing::error!("{e}"),
                 }

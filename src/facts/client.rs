@@ -2,8 +2,17 @@
 //!
 //! The webapp's base URL comes from `--api-url`, the config, or the webapp container's
 //! published port 443. The client ships a self-signed certificate: it is accepted only when
-//! the operator says so (`--api-insecure` / `insecure_tls: true`) or verified against a CA file,
-//! and the facts say which. The token (from a file, or a login with the admin user) lives in
+//! the operator says so (`--api-insecure` / `insecure_tls: true`) or verified, and the facts
+//! say which.
+//!
+//! Verification (the API and the webhook probe alike) trusts the host's system trust store,
+//! as curl and the distribution's tools on the host do — an internal CA installed the
+//! distribution's way (`update-ca-certificates`, `update-ca-trust`) or a TLS-inspecting
+//! proxy's CA is trusted — plus the configured CA file. The store is read when each run
+//! builds its HTTP client (rustls-native-certs through reqwest): the distribution's bundle
+//! (`/etc/ssl/certs/ca-certificates.crt`, `/etc/pki/tls/certs/ca-bundle.crt`, … as
+//! openssl-probe finds them), or only `SSL_CERT_FILE` / `SSL_CERT_DIR` when either is set.
+//! No roots are compiled in. The token (from a file, or a login with the admin user) lives in
 //! memory only. Every request is bounded; a slow or garbled answer becomes a reason.
 
 use std::collections::HashMap;
@@ -39,7 +48,7 @@ pub struct ClientConfig {
     /// File holding that user's password.
     pub password_file: Option<PathBuf>,
     /// CA (PEM) the webhook's certificate is verified against by `--webhook-probe`, besides
-    /// the usual roots (an internal CA the coreapp also trusts).
+    /// the system trust store (an internal CA the coreapp also trusts).
     pub webhook_ca_file: Option<PathBuf>,
     /// Coreapp nodes expected `connected` (multiconnect shards; default 1).
     pub expected_connected: Option<u64>,
@@ -84,8 +93,8 @@ pub struct ApiFacts {
     pub url: Option<String>,
     /// `--api-url`, `config client.url`, `webapp container NAME publishes 443 on …`.
     pub source: Option<String>,
-    /// `verified (system roots)`, `verified against CA file P`, `not verified (insecure_tls)`,
-    /// `plain http`.
+    /// `verified against the system trust store`, `verified against CA file P and the system
+    /// trust store`, `not verified (insecure_tls…)`, `plain http (no TLS)`.
     pub tls: Option<String>,
     /// `token file P`, `login as USER`, `none`.
     pub auth: Option<String>,
@@ -315,8 +324,12 @@ fn describe_error(what: &str, e: &reqwest::Error) -> String {
     }
     let hint = if e.is_timeout() {
         " (timed out)"
+    } else if (chain.contains("certificate") || chain.contains("UnknownIssuer"))
+        && what.contains("webhook")
+    {
+        " (TLS: the webhook's certificate is not trusted by the system trust store or webhook_ca_file: install its CA into the store (update-ca-certificates, update-ca-trust) or give webhook_ca_file)"
     } else if chain.contains("certificate") || chain.contains("UnknownIssuer") {
-        " (the certificate is not trusted: give ca_file, or accept the client's self-signed certificate with --api-insecure / insecure_tls: true)"
+        " (TLS: the certificate is not trusted by the system trust store or the CA file: install its CA into the store (update-ca-certificates, update-ca-trust) or give ca_file, or accept the client's self-signed certificate with --api-insecure / insecure_tls: true)"
     } else if e.is_connect() {
         " (cannot connect)"
     } else {
@@ -359,9 +372,12 @@ fn build_http(opts: &ClientOptions, url: &str) -> Result<(reqwest::Client, Strin
         let cert = reqwest::Certificate::from_pem(&pem)
             .map_err(|e| format!("CA file {} is not a PEM certificate: {e}", path.display()))?;
         b = b.add_root_certificate(cert);
-        format!("verified against CA file {}", path.display())
+        format!(
+            "verified against CA file {} and the system trust store",
+            path.display()
+        )
     } else {
-        "verified against the system's roots".to_string()
+        "verified against the system trust store".to_string()
     };
     let http = b
         .build()

@@ -174,6 +174,34 @@ pub struct Report {
     pub results: Vec<RuleResult>,
 }
 
+/// One line counting `results` by status, in report order, statuses that occur only, with the
+/// IDs of the rules that need action: `40 pass, 2 info, 3 warn (a, b, c), 1 fail (d)`.
+/// `no rules` when there are none.
+pub fn summary_line<'a>(results: impl IntoIterator<Item = &'a RuleResult>) -> String {
+    let results: Vec<&RuleResult> = results.into_iter().collect();
+    let mut parts = Vec::new();
+    for status in Status::ALL {
+        let ids: Vec<&str> = results
+            .iter()
+            .filter(|r| r.status == status)
+            .map(|r| r.id.as_str())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let mut part = format!("{} {}", ids.len(), status.as_str());
+        if matches!(status, Status::Warn | Status::Fail | Status::Error) {
+            part.push_str(&format!(" ({})", ids.join(", ")));
+        }
+        parts.push(part);
+    }
+    if parts.is_empty() {
+        "no rules".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
 /// Process exit codes; a contract for scripts and timers.
 pub mod exit {
     /// Every rule passed (or was `info`, skipped or waived).
@@ -194,6 +222,11 @@ impl Report {
         self.results
             .iter()
             .filter(|r| matches!(r.status, Status::Fail | Status::Error | Status::Warn))
+    }
+
+    /// The report in one line, for logs and `check --format summary`: see [`summary_line`].
+    pub fn summary_line(&self) -> String {
+        summary_line(&self.results)
     }
 
     /// The exit code for this report; `strict` treats warnings as failures.
@@ -217,6 +250,9 @@ pub enum Format {
     Junit,
     Markdown,
     Prometheus,
+    /// One line: the count of each status and the IDs of the rules that need action (for the
+    /// journal of a timer's run, beside `--report-file`).
+    Summary,
 }
 
 /// Renders a report; `layout` only affects `table` (every other format keeps every rule).
@@ -235,6 +271,7 @@ pub fn render(
         Format::Junit => junit::render(report)?,
         Format::Markdown => markdown::render(report),
         Format::Prometheus => prometheus::render(report)?,
+        Format::Summary => format!("{}\n", report.summary_line()),
     })
 }
 

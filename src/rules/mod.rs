@@ -17,6 +17,7 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde_saphyr::Spanned;
+use sha2::Digest;
 
 use condition::{Condition, Matcher, join_path};
 use quantity::{Dimension, field_unit};
@@ -206,6 +207,8 @@ pub struct RuleSet {
     network: Option<crate::facts::network::NetworkSection>,
     /// What the log gatherer scans for, one per `log.*` rule.
     patterns: Vec<crate::facts::logs::Pattern>,
+    /// SHA-256 of each rules file's text, in the order they were loaded.
+    sources: Vec<[u8; 32]>,
 }
 
 impl RuleSet {
@@ -220,6 +223,7 @@ impl RuleSet {
             serde_saphyr::from_str(text).map_err(|e| LocatedError::from_yaml(source_name, &e))?;
         let mut set = RuleSet {
             network: file.network,
+            sources: vec![sha2::Sha256::digest(text.as_bytes()).into()],
             ..RuleSet::default()
         };
         let mut seen = HashSet::new();
@@ -279,6 +283,7 @@ impl RuleSet {
                 None => self.patterns.push(pattern),
             }
         }
+        self.sources.extend(other.sources);
         for (rule, origin) in other.rules {
             match self.rules.iter_mut().find(|(r, _)| r.id == rule.id) {
                 Some(slot) => *slot = (rule, origin),
@@ -333,6 +338,22 @@ impl RuleSet {
     /// The log signatures' patterns, for the log gatherer.
     pub fn patterns(&self) -> &[crate::facts::logs::Pattern] {
         &self.patterns
+    }
+
+    /// Which rules are in force, for `wa_preflight_build_info{rules_version}`: the first 12 hex
+    /// digits of the SHA-256 over the SHA-256 of each rules file's text in load order (the
+    /// embedded file, then each `--rules` file). Equal on hosts running the same rules; any
+    /// edit changes it.
+    pub fn version(&self) -> String {
+        let mut h = sha2::Sha256::new();
+        for s in &self.sources {
+            h.update(s);
+        }
+        h.finalize()
+            .iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// The `network:` section: WhatsApp hosts to try and the step timeout.
