@@ -1,0 +1,296 @@
+//! What an operator types and reads (issue 12): files in and out (`--facts` in every format,
+//! `-`, bundles; `-o -`; bundle names, hashes and previews), help and man pages, the formats CI
+//! tools read, and mistakes caught when rules and config load.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use common::{DOCKER_SOCK, fixture, preflight, require_daemon};
+use predicates::prelude::*;
+
+fn write(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// `check --format json` of `facts`, with the run's own fields (time, duration) removed.
+fn judged(facts: &Path, stdin: Option<&[u8]>) -> (i32, serde_json::Value) {
+    let mut cmd = preflight();
+    cmd.args(["check", "--format", "json", "--facts"]).arg(facts);
+    if let Some(bytes) = stdin {
+        cmd.write_stdin(bytes.to_vec());
+    }
+    let out = cmd.output().unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{}: no JSON report ({e}); stderr: {}",
+            facts.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    v["started_at"] = serde_json::Value::Null;
+    v["duration_ms"] = serde_json::Value::Null;
+    (out.status.code().unwrap_or(-1), v)
+}
+
+/// A `.tar.gz` or `.tar.zst` holding `entries` (path → bytes).
+fn tarball(path: &Path, zstd: bool, entries: &[(&str, &[u8])]) {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, bytes) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, name, *bytes).unwrap();
+    }
+    let raw = tar.into_inner().unwrap();
+    let packed = if zstd {
+        zstd::encode_all(raw.as_slice(), 3).unwrap()
+    } else {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&raw).unwrap();
+        gz.finish().unwrap()
+    };
+    std::fs::write(path, packed).unwrap();
+}
+
+// ---- Files in, files out ----------------------------------------------------------------
+
+#[test]
+fn check_reads_facts_as_json_yaml_stdin_and_inside_bundles() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = fixture("centos7");
+    let json = std::fs::read(&json_path).unwrap();
+    let facts = wa_preflight::facts::load_facts_file(&json_path).unwrap();
+    let yaml = serde_saphyr::to_string(&facts).unwrap();
+    let (code, want) = judged(&json_path, None);
+    assert_eq!(code, 3);
+
+    let yaml_path = write(dir.path(), "facts.yaml", yaml.as_bytes());
+    assert_eq!(judged(&yaml_path, None), (code, want.clone()), "YAML");
+    assert_eq!(
+        judged(Path::new("-"), Some(&json)),
+        (code, want.clone()),
+        "JSON on stdin"
+    );
+    assert_eq!(
+        judged(Path::new("-"), Some(yaml.as_bytes())),
+        (code, want.clone()),
+        "YAML on stdin"
+    );
+    for (name, zstd) in [("b.tar.gz", false), ("b.tar.zst", true)] {
+        let b = dir.path().join(name);
+        tarball(
+            &b,
+            zstd,
+            &[
+                ("wa-preflight-h-20261201T000000Z/manifest.json", b"{}"),
+                ("wa-preflight-h-20261201T000000Z/facts.json", &json),
+            ],
+        );
+        assert_eq!(judged(&b, None), (code, want.clone()), "{name}");
+        // A bundle on standard input too.
+        let bytes = std::fs::read(&b).unwrap();
+        assert_eq!(
+            judged(Path::new("-"), Some(&bytes)),
+            (code, want.clone()),
+            "{name} on stdin"
+        );
+    }
+
+    // A bundle without facts: located, exit 2, saying what it holds.
+    let empty = dir.path().join("nofacts.tar.gz");
+    tarball(&empty, false, &[("top/report.json", b"{}")]);
+    preflight()
+        .args(["check", "--facts"])
+        .arg(&empty)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("nofacts.tar.gz"))
+        .stderr(predicate::str::contains("no facts.json in its top folder"))
+        .stderr(predicate::str::contains("top/"));
+    // A broken facts.json inside a bundle: the error names the member, line and field.
+    let bad = dir.path().join("bad.tar.gz");
+    let broken = String::from_utf8(json.clone())
+        .unwrap()
+        .replace("\"logical\": 8", "\"logical\": \"eight\"");
+    tarball(&bad, false, &[("top/facts.json", broken.as_bytes())]);
+    preflight()
+        .args(["check", "--facts"])
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.tar.gz:top/facts.json:"))
+        .stderr(predicate::str::contains("host.cpu"));
+    // A YAML document with a wrong value: located by line.
+    let bad_yaml = write(
+        dir.path(),
+        "bad.yaml",
+        yaml.replacen("schema_version: 1", "schema_version: [1]", 1)
+            .as_bytes(),
+    );
+    preflight()
+        .args(["check", "--facts"])
+        .arg(&bad_yaml)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.yaml:1:"));
+}
+
+#[test]
+fn dash_o_dash_writes_to_standard_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let facts = fixture("centos7");
+    let out = preflight()
+        .args(["check", "--format", "json", "-o", "-", "--facts"])
+        .arg(&facts)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema_version"], 2);
+    assert!(!dir.path().join("-").exists(), "no file named -");
+
+    // redact: the redacted copy on standard output.
+    let log = write(
+        dir.path(),
+        "app.log",
+        b"login ok password=Hunter2-secret for admin@example.com\n",
+    );
+    let out = preflight()
+        .args(["redact", "-o", "-"])
+        .arg(&log)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("login ok"), "{text}");
+    assert!(!text.contains("Hunter2-secret"), "{text}");
+    assert!(!dir.path().join("-").exists(), "no file named -");
+
+    // The facts command (gathers from this host; Docker probes off to stay quick).
+    let out = preflight()
+        .args([
+            "facts",
+            "--no-statx-probe",
+            "--docker-host",
+            "unix:///nonexistent.sock",
+            "--format",
+            "yaml",
+            "-o",
+            "-",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("schema_version: 1"));
+    assert!(!dir.path().join("-").exists(), "no file named -");
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn bundle_names_itself_hashes_and_previews() {
+    require_daemon(DOCKER_SOCK);
+    let dir = tempfile::tempdir().unwrap();
+    let facts = fixture("centos7");
+    let bundle = |args: &[&str]| {
+        preflight()
+            .args(["bundle", "--no-statx-probe", "--since", "1m", "--facts"])
+            .arg(&facts)
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    // No -o: the default name in the working directory; path, size and sha256 printed.
+    let out = bundle(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    let name = &names[0];
+    let shape = regex::Regex::new(r"^wa-preflight-wa-host-\d{8}T\d{6}Z\.tar\.gz$").unwrap();
+    assert!(shape.is_match(name), "{name}");
+    let bytes = std::fs::read(dir.path().join(name)).unwrap();
+    let err = stderr(&out);
+    assert!(err.contains(&format!("wrote {name}")), "{err}");
+    assert!(err.contains(&format!("({} bytes)", bytes.len())), "{err}");
+    use sha2::Digest;
+    let hex: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(err.contains(&format!("sha256: {hex}")), "{err}");
+    // The fixture's containers do not run here: the closing line names the failed collectors.
+    assert!(
+        err.contains("collector(s) failed or timed out: container wa_coreapp_1"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.path().join(name)).unwrap();
+
+    // Unredacted: says so in its name (and its top folder).
+    let out = bundle(&["--no-redact"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let name = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    assert!(name.ends_with("-unredacted.tar.gz"), "{name}");
+    assert!(stderr(&out).contains("NOT redacted"), "{}", stderr(&out));
+    let mut tar = wa_preflight::bundle::open_archive(&dir.path().join(&name)).unwrap();
+    let first = tar.entries().unwrap().next().unwrap().unwrap();
+    let top = first.path().unwrap().display().to_string();
+    assert!(top.contains("-unredacted/"), "{top}");
+    std::fs::remove_file(dir.path().join(&name)).unwrap();
+
+    // The compression follows the extension; a contradicting --zstd is a usage error.
+    let out = bundle(&["-o", "b.tar.zst"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let head = std::fs::read(dir.path().join("b.tar.zst")).unwrap();
+    assert_eq!(head[..4], [0x28, 0xb5, 0x2f, 0xfd], "zstd magic");
+    // ... and check reads that bundle directly.
+    preflight()
+        .args(["check", "--facts", "b.tar.zst"])
+        .current_dir(dir.path())
+        .assert()
+        .code(3);
+    let out = bundle(&["--zstd", "-o", "c.tar.gz"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--zstd"), "{}", stderr(&out));
+    assert!(!dir.path().join("c.tar.gz").exists());
+
+    // -o -: the archive on standard output, the summary on standard error.
+    let out = bundle(&["-o", "-"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.stdout[..2], [0x1f, 0x8b], "gzip on stdout");
+    assert!(stderr(&out).contains("wrote standard output"));
+    assert!(!dir.path().join("-").exists());
+
+    // Preview: needs no -o, readable by default, JSON on request; writes nothing.
+    let before = std::fs::read_dir(dir.path()).unwrap().count();
+    let out = bundle(&["--preview"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("Would write wa-preflight-wa-host-"), "{text}");
+    assert!(text.contains("container wa_coreapp_1"), "{text}");
+    assert!(text.contains("Redaction: on"), "{text}");
+    let out = bundle(&["--preview", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["collectors"].as_array().unwrap().len() >= 3);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), before);
+}
