@@ -22,16 +22,23 @@ use wa_preflight::rules::eval::EvalContext;
 use wa_preflight::rules::{LocatedError, Profile, RuleSet};
 
 mod daemon_cli;
+mod manual;
 
 /// Preflight checks and diagnostics for WhatsApp Business API On-Premises hosts.
 #[derive(Debug, Parser)]
-#[command(name = "preflight", version, about)]
+#[command(name = "preflight", version, about, propagate_version = true)]
 pub(crate) struct Cli {
     /// Only log errors.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = "Logging"
+    )]
     quiet: bool,
     /// Log more (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Logging")]
     verbose: u8,
     #[command(subcommand)]
     command: Command,
@@ -57,7 +64,7 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
         /// Replace OUTPUT if it exists.
-        #[arg(long)]
+        #[arg(long, help_heading = "Output")]
         force: bool,
         /// Leave phone numbers as they are.
         #[arg(long)]
@@ -65,6 +72,7 @@ enum Command {
         /// Leave e-mail addresses as they are.
         #[arg(long)]
         no_redact_emails: bool,
+        /// Config file (its `redaction:` section applies).
         #[arg(long, value_name = "FILE", env = "WA_PREFLIGHT_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -82,15 +90,16 @@ enum Command {
     History(daemon_cli::HistoryArgs),
     /// Show what changed since the last run in which every rule passed.
     Diff(daemon_cli::DiffArgs),
-    /// Print a shell completion script.
-    #[command(hide = true)]
+    /// Print a shell completion script (e.g. `preflight completions bash >
+    /// /etc/bash_completion.d/preflight`).
     Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Print the man page, or write one per command into a folder.
-    #[command(hide = true)]
     Man {
+        /// Write preflight.1, preflight-check.1, … into DIR instead.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
@@ -113,66 +122,68 @@ pub(crate) struct GatherArgs {
     paths: Vec<PathBuf>,
     /// Docker Engine endpoint (unix:///path or tcp://host:port); default DOCKER_HOST or
     /// /var/run/docker.sock.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "Docker")]
     docker_host: Option<String>,
     /// daemon.json to read for a custom seccomp profile.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Docker")]
     daemon_json: Option<PathBuf>,
     /// Do not run the statx probe container.
-    #[arg(long)]
+    #[arg(long, help_heading = "Docker")]
     no_statx_probe: bool,
     /// Seconds each Docker API step may take (default 5).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", help_heading = "Docker")]
     docker_timeout: Option<f64>,
     /// The database as a URL: mysql://user@host:port or postgres://user@host:port (a
     /// password in the URL is used but never shown; prefer --db-password-file).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "Database")]
     db_url: Option<String>,
     /// Database host (with --db-engine and --db-user).
-    #[arg(long, value_name = "HOST")]
+    #[arg(long, value_name = "HOST", help_heading = "Database")]
     db_host: Option<String>,
-    #[arg(long, value_name = "PORT")]
+    /// Database port (default 3306 for MySQL, 5432 for PostgreSQL).
+    #[arg(long, value_name = "PORT", help_heading = "Database")]
     db_port: Option<u16>,
-    #[arg(long, value_name = "USER")]
+    /// Database user (with --db-host).
+    #[arg(long, value_name = "USER", help_heading = "Database")]
     db_user: Option<String>,
     /// mysql or postgres (WA_DB_ENGINE's MYSQL/PGSQL work too).
-    #[arg(long, value_name = "ENGINE")]
+    #[arg(long, value_name = "ENGINE", help_heading = "Database")]
     db_engine: Option<String>,
     /// File holding the database password (else the WA_DB_PASSWORD variable).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Database")]
     db_password_file: Option<PathBuf>,
     /// A WhatsApp db.env file with WA_DB_* settings.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Database")]
     db_env: Option<PathBuf>,
     /// Round trips timed for the database latency (default 50).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Database")]
     db_samples: Option<usize>,
     /// Seconds connecting to the database and each measurement may take (default 5).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", help_heading = "Database")]
     db_timeout: Option<f64>,
     /// The client's API base URL (default: the webapp container's published port 443, as
     /// https://127.0.0.1:PORT).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "Client API")]
     api_url: Option<String>,
     /// File holding an API token (else client.username/password_file in the config log in).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Client API")]
     api_token_file: Option<PathBuf>,
     /// Accept the API's certificate without verifying it (the client's default certificate is
     /// self-signed).
-    #[arg(long)]
+    #[arg(long, help_heading = "Client API")]
     api_insecure: bool,
     /// Verify the API's certificate against this CA file (PEM).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Client API")]
     api_ca_file: Option<PathBuf>,
     /// Seconds each API request may take (default 5).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", help_heading = "Client API")]
     api_timeout: Option<f64>,
     /// Show the registered phone number from /v1/support in the facts and report.
-    #[arg(long)]
+    #[arg(long, help_heading = "Client API")]
     show_phone: bool,
     /// POST a marked test payload to the configured webhook and time it (off by default: it
     /// reaches a production endpoint).
-    #[arg(long)]
+    #[arg(long, help_heading = "Client API")]
     webhook_probe: bool,
 }
 
@@ -186,17 +197,17 @@ struct CheckArgs {
     #[command(flatten)]
     gather: GatherArgs,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_enum, default_value_t = Format::Table, help_heading = "Output")]
     format: Format,
     /// Write the report to FILE (atomically) instead of standard output (`-`).
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", help_heading = "Output")]
     output: Option<PathBuf>,
     /// Treat warnings as failures (exit 3).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     strict: bool,
     /// Also write the Prometheus text to FILE (atomically, for node_exporter's textfile
     /// collector), from the same run.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     prometheus_file: Option<PathBuf>,
     /// Evaluate a saved facts document instead of gathering from this host: JSON or YAML as
     /// `preflight facts` writes it, `-` for standard input, or a support bundle (.tar.gz,
@@ -212,7 +223,7 @@ struct BundleArgs {
     #[arg(short, long, value_name = "FILE", help_heading = "Output")]
     output: Option<PathBuf>,
     /// Replace OUTPUT if it exists.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     force: bool,
     /// Write secrets as they are. Only for a bundle that never leaves the host.
     #[arg(long)]
@@ -252,6 +263,7 @@ struct BundleArgs {
     /// or a support bundle).
     #[arg(long, value_name = "FILE")]
     facts: Option<PathBuf>,
+    /// Which rules apply to the report inside: production (default) or development.
     #[arg(long, value_enum)]
     profile: Option<Profile>,
     #[command(flatten)]
@@ -276,11 +288,11 @@ enum FactsFormat {
 struct FactsArgs {
     #[command(flatten)]
     gather: GatherArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = FactsFormat::Json)]
+    /// Output format: json or yaml (`check --facts` reads both).
+    #[arg(long, value_enum, default_value_t = FactsFormat::Json, help_heading = "Output")]
     format: FactsFormat,
     /// Write to FILE (atomically) instead of standard output (`-`).
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", help_heading = "Output")]
     output: Option<PathBuf>,
 }
 
@@ -294,7 +306,8 @@ enum ListFormat {
 struct RulesArgs {
     #[command(flatten)]
     rules: RuleFiles,
-    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    /// Output format: a table for people or json.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table, help_heading = "Output")]
     format: ListFormat,
 }
 
@@ -387,8 +400,8 @@ fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Daemon(args) => daemon_cli::run_daemon(args),
         Command::History(args) => daemon_cli::run_history(args),
         Command::Diff(args) => daemon_cli::run_diff(args),
-        Command::Completions { shell } => daemon_cli::completions(shell),
-        Command::Man { dir } => daemon_cli::man(dir),
+        Command::Completions { shell } => manual::completions(shell),
+        Command::Man { dir } => manual::man(dir),
     }
 }
 
@@ -1084,4 +1097,43 @@ fn explain(id: &str, files: &RuleFiles) -> Result<i32, Failure> {
     }
     emit(None, &out)?;
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every flag and argument of every command, with its command's path, that has no help.
+    fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        if cmd.get_about().is_none() && path != "preflight" {
+            out.push(format!("{path} (the command itself)"));
+        }
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "help" | "version") || arg.is_hide_set() {
+                continue;
+            }
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                out.push(format!("{path} {id}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            undocumented(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_flag_has_help_text() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut missing = Vec::new();
+        undocumented(&cmd, "preflight", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:#?}");
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

@@ -294,3 +294,129 @@ fn bundle_names_itself_hashes_and_previews() {
     assert!(v["collectors"].as_array().unwrap().len() >= 3);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), before);
 }
+
+// ---- Help, man, completions -------------------------------------------------------------
+
+/// Runs `preflight ARGS` with its standard output closed before it writes anything (the
+/// reader went away, as `| head -1` does): returns the exit code and standard error.
+fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("preflight"))
+        .args(args)
+        .env("WA_PREFLIGHT_CONFIG", "/dev/null")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let facts = fixture("centos7");
+    let facts = facts.to_str().unwrap();
+    for (args, code) in [
+        (&["man"][..], 0),
+        (&["completions", "bash"][..], 0),
+        (&["rules"][..], 0),
+        (&["rules", "--format", "json"][..], 0),
+        (&["explain", "host.kernel"][..], 0),
+        (&["--help"][..], 0),
+        (&["check", "--help"][..], 0),
+        // check keeps the verdict's exit code (3: failures in this fixture), never 1.
+        (&["check", "--facts", facts][..], 3),
+        (&["check", "--format", "json", "--facts", facts][..], 3),
+        (
+            &[
+                "facts",
+                "--no-statx-probe",
+                "--docker-host",
+                "unix:///nonexistent.sock",
+            ][..],
+            0,
+        ),
+    ] {
+        let (got, err) = with_closed_stdout(args);
+        assert_eq!(got, Some(code), "{args:?}: {err}");
+        assert!(
+            !err.contains("Broken pipe") && !err.contains("internal error") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn help_groups_flags_under_headings() {
+    let out = preflight().args(["check", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    let at = |heading: &str| {
+        help.find(&format!("\n{heading}:\n"))
+            .unwrap_or_else(|| panic!("no {heading}: heading in\n{help}"))
+    };
+    let flag = |f: &str| help.find(f).unwrap_or_else(|| panic!("no {f} in\n{help}"));
+    for (heading, flags) in [
+        ("Docker", &["--docker-host", "--no-statx-probe"][..]),
+        ("Database", &["--db-url", "--db-port", "--db-env"][..]),
+        ("Client API", &["--api-url", "--api-insecure"][..]),
+        ("Output", &["--format", "--output", "--strict"][..]),
+        ("Logging", &["--quiet", "--verbose"][..]),
+    ] {
+        let start = at(heading);
+        let end = regex::Regex::new(r"\n[A-Z][A-Za-z ]+:\n")
+            .unwrap()
+            .find_at(&help, start + 1)
+            .map_or(help.len(), |m| m.start());
+        for f in flags {
+            let i = flag(f);
+            assert!(i > start && i < end, "{f} is not under {heading}:\n{help}");
+        }
+    }
+    // The global flags are in one place, under Logging, on the top-level help too.
+    let top = preflight().arg("--help").output().unwrap();
+    let top = String::from_utf8_lossy(&top.stdout);
+    assert!(top.contains("\nLogging:\n  -q, --quiet"), "{top}");
+    assert!(top.contains("  completions "), "{top}");
+    assert!(top.contains("  man "), "{top}");
+}
+
+#[test]
+fn man_pages_have_the_operator_sections() {
+    let out = preflight().arg("man").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let page = String::from_utf8_lossy(&out.stdout);
+    for s in [
+        ".SH \"EXIT STATUS\"",
+        ".SH \"FILES\"",
+        ".SH \"ENVIRONMENT\"",
+        ".SH \"EXAMPLES\"",
+        "/etc/wa\\-preflight/config.yaml",
+        "WA_PREFLIGHT_CONFIG",
+    ] {
+        assert!(page.contains(s), "{s} missing from preflight.1");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    preflight()
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .assert()
+        .code(0);
+    for name in ["preflight.1", "preflight-check.1", "preflight-bundle.1", "preflight-man.1"] {
+        let page = std::fs::read_to_string(dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(page.contains(".SH \"EXIT STATUS\""), "{name}");
+        assert!(page.contains(".SH \"EXAMPLES\""), "{name}");
+    }
+    let check = std::fs::read_to_string(dir.path().join("preflight-check.1")).unwrap();
+    assert!(check.contains("\\fB4\\fR"), "check documents exit 4");
+    preflight()
+        .args(["completions", "bash"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("preflight"));
+}
