@@ -624,7 +624,11 @@ fn check(args: CheckArgs, quiet: bool) -> Result<i32, Failure> {
     let color = args.output.as_deref().is_none_or(is_stdout)
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let text = report::render(&report, args.format, color).context("cannot render the report")?;
+    let text = match args.format {
+        Format::Junit => report::render_junit(&report, args.strict),
+        f => report::render(&report, f, color),
+    }
+    .context("cannot render the report")?;
     if let Some(path) = &args.prometheus_file {
         let prom = report::render(&report, Format::Prometheus, false)
             .context("cannot render the Prometheus text")?;

@@ -420,3 +420,126 @@ fn man_pages_have_the_operator_sections() {
         .code(0)
         .stdout(predicate::str::contains("preflight"));
 }
+
+// ---- Formats that tools read ------------------------------------------------------------
+
+#[test]
+fn junit_shows_warnings_and_carries_the_suite_attributes() {
+    let facts = fixture("centos7");
+    let (_, report) = judged(&facts, None);
+    let warned = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["status"] == "warn")
+        .expect("the fixture has a warning")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let junit = |strict: bool| {
+        let mut cmd = preflight();
+        cmd.args(["check", "--format", "junit", "--facts"]).arg(&facts);
+        if strict {
+            cmd.arg("--strict");
+        }
+        String::from_utf8(cmd.output().unwrap().stdout).unwrap()
+    };
+    let case = |xml: &str| {
+        let start = xml
+            .find(&format!("<testcase name=\"{warned}\""))
+            .unwrap_or_else(|| panic!("no case {warned}"));
+        let end = start + xml[start..].find("</testcase>").unwrap();
+        xml[start..end].to_string()
+    };
+    let xml = junit(false);
+    let suite = regex::Regex::new(r"<testsuite [^>]*>").unwrap().find(&xml).unwrap().as_str().to_string();
+    assert!(suite.contains("hostname=\"wa-host\""), "{suite}");
+    assert!(
+        regex::Regex::new(r#"timestamp="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"#).unwrap().is_match(&suite),
+        "{suite}"
+    );
+    assert!(regex::Regex::new(r#" time="[0-9.]+""#).unwrap().is_match(&suite), "{suite}");
+    let warn = case(&xml);
+    assert!(warn.contains("<property name=\"status\" value=\"warn\"/>"), "{warn}");
+    assert!(warn.contains("<system-out>WARN: "), "{warn}");
+    assert!(!warn.contains("<failure"), "a warning fails only under --strict: {warn}");
+    let strict = case(&junit(true));
+    assert!(strict.contains("<failure message=\"warn: "), "{strict}");
+    // Every case says its status, also a pass.
+    assert_eq!(
+        xml.matches("<testcase ").count(),
+        xml.matches("<property name=\"status\"").count()
+    );
+}
+
+fn report_schema() -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap()
+}
+
+fn assert_valid(schema: &jsonschema::Validator, report: &serde_json::Value, what: &str) {
+    let errors: Vec<String> = schema
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{what}: {errors:#?}");
+}
+
+#[test]
+fn json_reports_match_the_published_schema() {
+    let schema = report_schema();
+    let dir = tempfile::tempdir().unwrap();
+    // A waiver, so `waived` results with their waiver object are in the output too.
+    let config = write(
+        dir.path(),
+        "waive.yaml",
+        b"waivers:\n  - {id: host.kernel, reason: test, expires: 2999-12-31}\n",
+    );
+    let mut statuses = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")).unwrap() {
+        let facts = entry.unwrap().path().join("facts.json");
+        if !facts.exists() {
+            continue;
+        }
+        for profile in ["production", "development"] {
+            let out = preflight()
+                .args(["check", "--format", "json", "--profile", profile, "--config"])
+                .arg(&config)
+                .arg("--facts")
+                .arg(&facts)
+                .output()
+                .unwrap();
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("{}: {e}", facts.display()));
+            assert_valid(&schema, &report, &facts.display().to_string());
+            for r in report["results"].as_array().unwrap() {
+                statuses.insert(r["status"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    for s in ["pass", "info", "warn", "fail", "skip", "waived"] {
+        assert!(statuses.contains(s), "no fixture gives {s}: {statuses:?}");
+    }
+    // A live run on this machine.
+    let out = preflight()
+        .args(["check", "--format", "json", "--no-statx-probe"])
+        .output()
+        .unwrap();
+    let live: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_valid(&schema, &live, "live check");
+    // The schema is not vacuous: a status outside the vocabulary or a missing field is refused.
+    let mut bad = live.clone();
+    bad["results"][0]["status"] = "maybe".into();
+    assert!(!schema.is_valid(&bad));
+    let mut bad = live.clone();
+    bad["summary"].as_object_mut().unwrap().remove("info");
+    assert!(!schema.is_valid(&bad));
+    let mut bad = live;
+    bad["results"][0]["extra"] = 1.into();
+    assert!(!schema.is_valid(&bad));
+}

@@ -228,10 +228,15 @@ pub fn render(report: &Report, format: Format, color: bool) -> Result<String, Re
             s.push('\n');
             s
         }
-        Format::Junit => junit::render(report)?,
+        Format::Junit => junit::render(report, false)?,
         Format::Markdown => markdown::render(report),
         Format::Prometheus => prometheus::render(report)?,
     })
+}
+
+/// JUnit XML as `--strict` judges: a warning is a `<failure>` (it fails the run).
+pub fn render_junit(report: &Report, strict: bool) -> Result<String, RenderError> {
+    junit::render(report, strict)
 }
 
 /// A renderer failed (only serialisers can).
