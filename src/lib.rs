@@ -13,5 +13,6 @@ pub mod history;
 pub mod output;
 pub mod redact;
 pub mod report;
+pub mod rights;
 pub mod rules;
 pub mod when;

@@ -411,7 +411,10 @@ pub(crate) fn load_rules(files: &RuleFiles) -> Result<RuleSet, Failure> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Failure::Usage(format!("cannot read rules file {}: {e}", path.display()))
         })?;
-        set.merge(RuleSet::from_yaml(&path.display().to_string(), &text)?)?;
+        set.merge(RuleSet::from_facts_yaml(
+            &path.display().to_string(),
+            &text,
+        )?)?;
     }
     Ok(set)
 }
@@ -585,6 +588,17 @@ pub(crate) fn emit_with(
     write_stdout(&buf)
 }
 
+/// Says once, before gathering, when this run lacks the rights the checks need (not root,
+/// no access to the Docker socket), instead of leaving it to a scatter of permission errors.
+fn warn_about_rights(opts: &GatherOptions, quiet: bool) {
+    let endpoint = wa_preflight::facts::docker::engine::endpoint(opts.docker.host.as_deref());
+    if !quiet
+        && let Some(notice) = wa_preflight::rights::Rights::of_this_process(&endpoint).notice()
+    {
+        eprintln!("preflight: notice: {notice}");
+    }
+}
+
 /// The facts (a saved document, or gathered now) and how to judge them.
 fn facts_and_context<'a>(
     saved: Option<&Path>,
@@ -596,7 +610,10 @@ fn facts_and_context<'a>(
 ) -> Result<(Facts, EvalContext<'a>), Failure> {
     let facts = match saved {
         Some(path) => facts::load_facts_file(path).map_err(|e| Failure::Usage(e.to_string()))?,
-        None => gather_facts(opts, quiet)?,
+        None => {
+            warn_about_rights(opts, quiet);
+            gather_facts(opts, quiet)?
+        }
     };
     let ctx = EvalContext {
         profile: profile.or(config.profile).unwrap_or(Profile::Production),
@@ -695,7 +712,10 @@ fn bundle_target(
         (Some(Compression::Gzip), true) => {
             return Err(Failure::Usage(format!(
                 "--zstd contradicts the output name {} (.tar.gz is gzip); name it .tar.zst or drop --zstd",
-                named.map(Path::display).map(|d| d.to_string()).unwrap_or_default()
+                named
+                    .map(Path::display)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default()
             )));
         }
         (Some(c), _) => c,
@@ -892,8 +912,7 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
             p.output = target.shown.display().to_string();
             let text = match args.format {
                 PreviewFormat::Json => {
-                    serde_json::to_string_pretty(&p).context("cannot serialise the preview")?
-                        + "\n"
+                    serde_json::to_string_pretty(&p).context("cannot serialise the preview")? + "\n"
                 }
                 PreviewFormat::Text => preview_text(&p),
             };
@@ -1008,6 +1027,7 @@ fn redact(
 
 fn print_facts(args: FactsArgs, quiet: bool) -> Result<i32, Failure> {
     let (_, _, opts) = setup(&RuleFiles::default(), &args.gather)?;
+    warn_about_rights(&opts, quiet);
     let facts = gather_facts(&opts, quiet)?;
     let text = match args.format {
         FactsFormat::Json => {

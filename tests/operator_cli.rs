@@ -19,7 +19,8 @@ fn write(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
 /// `check --format json` of `facts`, with the run's own fields (time, duration) removed.
 fn judged(facts: &Path, stdin: Option<&[u8]>) -> (i32, serde_json::Value) {
     let mut cmd = preflight();
-    cmd.args(["check", "--format", "json", "--facts"]).arg(facts);
+    cmd.args(["check", "--format", "json", "--facts"])
+        .arg(facts);
     if let Some(bytes) = stdin {
         cmd.write_stdin(bytes.to_vec());
     }
@@ -286,7 +287,10 @@ fn bundle_names_itself_hashes_and_previews() {
     let out = bundle(&["--preview"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("Would write wa-preflight-wa-host-"), "{text}");
+    assert!(
+        text.starts_with("Would write wa-preflight-wa-host-"),
+        "{text}"
+    );
     assert!(text.contains("container wa_coreapp_1"), "{text}");
     assert!(text.contains("Redaction: on"), "{text}");
     let out = bundle(&["--preview", "--format", "json"]);
@@ -345,7 +349,9 @@ fn a_closed_pipe_ends_quietly() {
         let (got, err) = with_closed_stdout(args);
         assert_eq!(got, Some(code), "{args:?}: {err}");
         assert!(
-            !err.contains("Broken pipe") && !err.contains("internal error") && !err.contains("panicked"),
+            !err.contains("Broken pipe")
+                && !err.contains("internal error")
+                && !err.contains("panicked"),
             "{args:?}: {err}"
         );
     }
@@ -406,7 +412,12 @@ fn man_pages_have_the_operator_sections() {
         .arg(dir.path())
         .assert()
         .code(0);
-    for name in ["preflight.1", "preflight-check.1", "preflight-bundle.1", "preflight-man.1"] {
+    for name in [
+        "preflight.1",
+        "preflight-check.1",
+        "preflight-bundle.1",
+        "preflight-man.1",
+    ] {
         let page = std::fs::read_to_string(dir.path().join(name))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(page.contains(".SH \"EXIT STATUS\""), "{name}");
@@ -438,7 +449,8 @@ fn junit_shows_warnings_and_carries_the_suite_attributes() {
         .to_string();
     let junit = |strict: bool| {
         let mut cmd = preflight();
-        cmd.args(["check", "--format", "junit", "--facts"]).arg(&facts);
+        cmd.args(["check", "--format", "junit", "--facts"])
+            .arg(&facts);
         if strict {
             cmd.arg("--strict");
         }
@@ -452,17 +464,35 @@ fn junit_shows_warnings_and_carries_the_suite_attributes() {
         xml[start..end].to_string()
     };
     let xml = junit(false);
-    let suite = regex::Regex::new(r"<testsuite [^>]*>").unwrap().find(&xml).unwrap().as_str().to_string();
+    let suite = regex::Regex::new(r"<testsuite [^>]*>")
+        .unwrap()
+        .find(&xml)
+        .unwrap()
+        .as_str()
+        .to_string();
     assert!(suite.contains("hostname=\"wa-host\""), "{suite}");
     assert!(
-        regex::Regex::new(r#"timestamp="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"#).unwrap().is_match(&suite),
+        regex::Regex::new(r#"timestamp="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"#)
+            .unwrap()
+            .is_match(&suite),
         "{suite}"
     );
-    assert!(regex::Regex::new(r#" time="[0-9.]+""#).unwrap().is_match(&suite), "{suite}");
+    assert!(
+        regex::Regex::new(r#" time="[0-9.]+""#)
+            .unwrap()
+            .is_match(&suite),
+        "{suite}"
+    );
     let warn = case(&xml);
-    assert!(warn.contains("<property name=\"status\" value=\"warn\"/>"), "{warn}");
+    assert!(
+        warn.contains("<property name=\"status\" value=\"warn\"/>"),
+        "{warn}"
+    );
     assert!(warn.contains("<system-out>WARN: "), "{warn}");
-    assert!(!warn.contains("<failure"), "a warning fails only under --strict: {warn}");
+    assert!(
+        !warn.contains("<failure"),
+        "a warning fails only under --strict: {warn}"
+    );
     let strict = case(&junit(true));
     assert!(strict.contains("<failure message=\"warn: "), "{strict}");
     // Every case says its status, also a pass.
@@ -501,14 +531,22 @@ fn json_reports_match_the_published_schema() {
         b"waivers:\n  - {id: host.kernel, reason: test, expires: 2999-12-31}\n",
     );
     let mut statuses = std::collections::BTreeSet::new();
-    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")).unwrap() {
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")).unwrap()
+    {
         let facts = entry.unwrap().path().join("facts.json");
         if !facts.exists() {
             continue;
         }
         for profile in ["production", "development"] {
             let out = preflight()
-                .args(["check", "--format", "json", "--profile", profile, "--config"])
+                .args([
+                    "check",
+                    "--format",
+                    "json",
+                    "--profile",
+                    profile,
+                    "--config",
+                ])
                 .arg(&config)
                 .arg("--facts")
                 .arg(&facts)
@@ -542,4 +580,179 @@ fn json_reports_match_the_published_schema() {
     let mut bad = live;
     bad["results"][0]["extra"] = 1.into();
     assert!(!schema.is_valid(&bad));
+}
+
+// ---- Mistakes caught at load time -------------------------------------------------------
+
+#[test]
+fn rules_reading_unknown_facts_fail_to_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let facts = fixture("centos7");
+    let rule = |fact: &str, when: &str, message: &str| {
+        format!(
+            "rules:\n  - id: site.x\n    title: t\n    fact: {fact}\n    outcomes:\n      - status: fail\n        when: {when}\n        message: \"{message}\"\n      - status: pass\n        message: ok\n"
+        )
+    };
+    for (name, text, at, needle) in [
+        (
+            "fact.yaml",
+            rule("host.cpus", "{path: logical, number: '< 4'}", "x"),
+            "fact.yaml:2:5:",
+            "host has no field \"cpus\"",
+        ),
+        (
+            "path.yaml",
+            rule("host.cpu", "{path: logicl, number: '< 4'}", "x"),
+            "path.yaml:6:9:",
+            "logicl",
+        ),
+        (
+            "template.yaml",
+            rule(
+                "host.cpu",
+                "{path: logical, number: '< 4'}",
+                "{{logical}} of {{$host.memory.total}}",
+            ),
+            "template.yaml:6:9:",
+            "host.memory has no field \"total\"",
+        ),
+    ] {
+        let path = write(dir.path(), name, text.as_bytes());
+        for cmd in [
+            &["check", "--facts", facts.to_str().unwrap()][..],
+            &["rules"][..],
+        ] {
+            preflight()
+                .args(cmd)
+                .arg("--rules")
+                .arg(&path)
+                .assert()
+                .code(2)
+                .stderr(predicate::str::contains(at))
+                .stderr(predicate::str::contains(needle));
+        }
+    }
+    // A map key (a container's env) and a list index are valid paths.
+    let ok = write(
+        dir.path(),
+        "ok.yaml",
+        rule(
+            "docker.wa.containers.0",
+            "{path: env.WA_DB_ENGINE, equals: MYSQL}",
+            "{{name}}",
+        )
+        .as_bytes(),
+    );
+    preflight()
+        .args(["rules", "--rules"])
+        .arg(&ok)
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn config_values_outside_their_set_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let facts = fixture("centos7");
+    for (text, at, needle) in [
+        (
+            "database:\n  host: db\n  engine: oracle\n",
+            ":3:11:",
+            "engine \"oracle\" is not one of mysql, postgres",
+        ),
+        ("profile: staging\n", ":1:10:", "staging"),
+        ("docker:\n  host: ftp://x\n", ":2:9:", "unix://"),
+        ("client:\n  url: 10.0.0.1:443\n", ":2:8:", "https://"),
+        (
+            "daemon:\n  webhook:\n    url: smtp://x\n",
+            ":3:10:",
+            "https://",
+        ),
+        ("daemon:\n  intervals:\n    bse: 60\n", ":3:5:", "bse"),
+    ] {
+        let config = write(dir.path(), "c.yaml", text.as_bytes());
+        preflight()
+            .args(["check", "--facts"])
+            .arg(&facts)
+            .arg("--config")
+            .arg(&config)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!("c.yaml{at}")))
+            .stderr(predicate::str::contains(needle));
+    }
+    // The accepted spellings still load.
+    for text in [
+        "database:\n  engine: PGSQL\n",
+        "database:\n  engine: mysql\n",
+        "docker:\n  host: /var/run/docker.sock\n",
+        "client:\n  url: https://127.0.0.1:9090\n",
+    ] {
+        let config = write(dir.path(), "c.yaml", text.as_bytes());
+        preflight()
+            .args(["check", "--facts"])
+            .arg(&facts)
+            .arg("--config")
+            .arg(&config)
+            .assert()
+            .code(3);
+    }
+}
+
+/// `preflight ARGS` as user nobody, with `groups` as its only supplementary groups.
+fn as_nobody(groups: Option<&str>, args: &[&str]) -> std::process::Output {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "the test bed runs the tests as root (needed to drop to nobody)"
+    );
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=nobody", "--regid=nogroup"]);
+    match groups {
+        Some(g) => cmd.arg(format!("--groups={g}")),
+        None => cmd.arg("--clear-groups"),
+    };
+    cmd.arg(assert_cmd::cargo::cargo_bin("preflight"))
+        .args(args)
+        .env("WA_PREFLIGHT_CONFIG", "/dev/null")
+        .env_remove("RUST_LOG")
+        .env_remove("DOCKER_HOST")
+        .current_dir("/")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_run_without_rights_says_so_once_at_the_top() {
+    require_daemon(DOCKER_SOCK);
+    use std::os::unix::fs::MetadataExt;
+    let gid = std::fs::metadata(DOCKER_SOCK).unwrap().gid().to_string();
+    let args = ["check", "--no-statx-probe", "--format", "json"];
+    let out = as_nobody(None, &args);
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("notice:")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        err.starts_with("preflight: notice: running as nobody"),
+        "{err}"
+    );
+    assert!(lines[0].contains("not root"), "{err}");
+    assert!(lines[0].contains("usermod -aG"), "{err}");
+    // The report is still written, and the Docker rules carry the reason.
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (status, message) = common::verdict(&report, "docker.reachable");
+    assert_eq!(status, "fail", "{message}");
+    assert!(message.contains("permission denied"), "{message}");
+    // facts says so too.
+    let out = as_nobody(None, &["facts", "--no-statx-probe"]);
+    assert!(stderr(&out).contains("notice: running as nobody"));
+    // In the socket's group: no notice. Judging saved facts needs no rights: no notice.
+    let out = as_nobody(Some(&gid), &args);
+    assert!(!stderr(&out).contains("notice:"), "{}", stderr(&out));
+    let fixture = fixture("centos7");
+    let out = as_nobody(None, &["check", "--facts", fixture.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("notice:"), "{}", stderr(&out));
+    // As root: no notice.
+    let out = preflight().args(args).output().unwrap();
+    assert!(!stderr(&out).contains("notice:"), "{}", stderr(&out));
 }

@@ -63,7 +63,7 @@ impl<T, E: std::fmt::Display> From<Result<T, E>> for Fact<T> {
 
 impl<T: Serialize> Serialize for Fact<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
+        #[derive(Serialize, schemars::JsonSchema)]
         struct Unavailable<'a> {
             unavailable: &'a str,
         }
@@ -89,12 +89,37 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Fact<T> {
     }
 }
 
+/// In the schema a fact is its value or `{"unavailable": "why"}`.
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Fact<T> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Fact_{}", T::schema_name()).into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let value = generator.subschema_for::<T>();
+        schemars::json_schema!({
+            "anyOf": [
+                value,
+                {
+                    "type": "object",
+                    "properties": {"unavailable": {"type": "string"}},
+                    "required": ["unavailable"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
 /// The whole facts document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Facts {
     pub schema_version: u32,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub collected_at: OffsetDateTime,
     pub tool: ToolInfo,
     pub host: HostFacts,
@@ -113,7 +138,7 @@ pub struct Facts {
 }
 
 /// Facts about the host itself.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostFacts {
     pub hostname: Fact<String>,

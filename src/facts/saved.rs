@@ -87,7 +87,10 @@ fn from_compressed(shown: &str, mut r: Capped<impl Read>) -> Result<Facts, Facts
     };
     // A tar header says `ustar` at byte 257.
     let mut first = Vec::with_capacity(512);
-    (&mut r).take(512).read_to_end(&mut first).map_err(read_err)?;
+    (&mut r)
+        .take(512)
+        .read_to_end(&mut first)
+        .map_err(read_err)?;
     let whole = io::Cursor::new(first.clone()).chain(r);
     if first.get(257..262) != Some(b"ustar") {
         let text = read_capped(whole, MAX_FACTS_BYTES).map_err(read_err)?;
@@ -106,12 +109,11 @@ fn from_compressed(shown: &str, mut r: Capped<impl Read>) -> Result<Facts, Facts
         }
         if parts.len() == 2 && parts[1] == "facts.json" {
             let inner = format!("{shown}:{name}");
-            let text = read_capped(entry, MAX_FACTS_BYTES).map_err(|source| {
-                FactsFileError::Read {
+            let text =
+                read_capped(entry, MAX_FACTS_BYTES).map_err(|source| FactsFileError::Read {
                     path: inner.clone(),
                     source,
-                }
-            })?;
+                })?;
             return parse(&inner, &text);
         }
     }
@@ -170,7 +172,9 @@ impl<R: Read> Read for Capped<R> {
                 )),
             };
         }
-        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         self.left -= n as u64;
         Ok(n)
