@@ -366,6 +366,7 @@ fn help_groups_flags_under_headings() {
             .unwrap_or_else(|| panic!("no {heading}: heading in\n{help}"))
     };
     let flag = |f: &str| help.find(f).unwrap_or_else(|| panic!("no {f} in\n{help}"));
+    let heading_re = regex::Regex::new(r"\n[A-Z][A-Za-z ]+:\n").unwrap();
     for (heading, flags) in [
         ("Docker", &["--docker-host", "--no-statx-probe"][..]),
         ("Database", &["--db-url", "--db-port", "--db-env"][..]),
@@ -374,8 +375,7 @@ fn help_groups_flags_under_headings() {
         ("Logging", &["--quiet", "--verbose"][..]),
     ] {
         let start = at(heading);
-        let end = regex::Regex::new(r"\n[A-Z][A-Za-z ]+:\n")
-            .unwrap()
+        let end = heading_re
             .find_at(&help, start + 1)
             .map_or(help.len(), |m| m.start());
         for f in flags {
