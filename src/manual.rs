@@ -71,7 +71,11 @@ pub fn render(cmd: &clap::Command, w: &mut dyn Write) -> std::io::Result<()> {
     if !examples.is_empty() {
         section(w, "EXAMPLES", &examples)?;
     }
-    if cmd.get_version().or_else(|| cmd.get_long_version()).is_some() {
+    if cmd
+        .get_version()
+        .or_else(|| cmd.get_long_version())
+        .is_some()
+    {
         man.render_version_section(w)?;
     }
     Ok(())
@@ -171,7 +175,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
 fn examples(command: &str) -> Vec<(&'static str, &'static str)> {
     match command {
         "preflight" => vec![
-            ("preflight check", "Check this host and show what needs doing."),
+            (
+                "preflight check",
+                "Check this host and show what needs doing.",
+            ),
             (
                 "preflight check --db-env /opt/whatsapp/db.env",
                 "Include the database the client uses.",
