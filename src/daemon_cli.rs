@@ -1,11 +1,11 @@
-//! The binary's `daemon`, `history`, `diff`, `completions` and `man` commands: flag parsing and
+//! The binary's `daemon`, `history` and `diff` commands: flag parsing and
 //! wiring only (the daemon itself is `wa_preflight::daemon`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, CommandFactory, ValueEnum};
+use clap::{Args, ValueEnum};
 use time::OffsetDateTime;
 
 use wa_preflight::config::{Config, Group};
@@ -16,7 +16,7 @@ use wa_preflight::report::exit;
 use wa_preflight::rules::Profile;
 use wa_preflight::rules::quantity::parse_size;
 
-use crate::{Cli, Failure, GatherArgs, RuleFiles, emit, runtime, setup};
+use crate::{Failure, GatherArgs, RuleFiles, emit, runtime, setup};
 
 #[derive(Debug, Clone, Args)]
 pub struct DaemonArgs {
@@ -29,6 +29,7 @@ pub struct DaemonArgs {
     /// History database (default /var/lib/wa-preflight/history.db, or daemon.history.path).
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
+    /// Which rules apply: production (default) or development.
     #[arg(long, value_enum)]
     profile: Option<Profile>,
     #[command(flatten)]
@@ -150,8 +151,10 @@ pub struct HistoryArgs {
     /// At most this many entries (the newest).
     #[arg(long, default_value_t = 1000)]
     limit: i64,
-    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    /// Output format: a table for people or json.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table, help_heading = "Output")]
     format: ListFormat,
+    /// Config file (its `daemon.history.path` is the default history database).
     #[arg(long, value_name = "FILE", env = "WA_PREFLIGHT_CONFIG")]
     config: Option<PathBuf>,
 }
@@ -161,8 +164,10 @@ pub struct DiffArgs {
     /// History database (default /var/lib/wa-preflight/history.db).
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    /// Output format: a table for people or json.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table, help_heading = "Output")]
     format: ListFormat,
+    /// Config file (its `daemon.history.path` is the default history database).
     #[arg(long, value_name = "FILE", env = "WA_PREFLIGHT_CONFIG")]
     config: Option<PathBuf>,
 }
@@ -334,28 +339,5 @@ pub fn run_diff(args: DiffArgs) -> Result<i32, Failure> {
         }
     };
     emit(None, &text)?;
-    Ok(exit::OK)
-}
-
-/// Shell completion scripts, for packaging.
-pub fn completions(shell: clap_complete::Shell) -> Result<i32, Failure> {
-    let mut cmd = Cli::command();
-    clap_complete::generate(shell, &mut cmd, "preflight", &mut std::io::stdout());
-    Ok(exit::OK)
-}
-
-/// Man pages (roff), for packaging: `preflight.1` on standard output, or with `dir` one page
-/// per command (`preflight.1`, `preflight-check.1`, …).
-pub fn man(dir: Option<PathBuf>) -> Result<i32, Failure> {
-    let internal = |e: std::io::Error| Failure::Internal(e.into());
-    let cmd = Cli::command();
-    let Some(dir) = dir else {
-        clap_mangen::Man::new(cmd)
-            .render(&mut std::io::stdout())
-            .map_err(internal)?;
-        return Ok(exit::OK);
-    };
-    std::fs::create_dir_all(&dir).map_err(internal)?;
-    clap_mangen::generate_to(cmd, &dir).map_err(internal)?;
     Ok(exit::OK)
 }

@@ -14,5 +14,6 @@ pub mod journald;
 pub mod output;
 pub mod redact;
 pub mod report;
+pub mod rights;
 pub mod rules;
 pub mod when;

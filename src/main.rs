@@ -22,16 +22,23 @@ use wa_preflight::rules::eval::EvalContext;
 use wa_preflight::rules::{LocatedError, Profile, RuleSet};
 
 mod daemon_cli;
+mod manual;
 
 /// Preflight checks and diagnostics for WhatsApp Business API On-Premises hosts.
 #[derive(Debug, Parser)]
-#[command(name = "preflight", version, about)]
+#[command(name = "preflight", version, about, propagate_version = true)]
 pub(crate) struct Cli {
     /// Only log errors.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = "Logging"
+    )]
     quiet: bool,
     /// Log more (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Logging")]
     verbose: u8,
     #[command(subcommand)]
     command: Command,
@@ -53,11 +60,11 @@ enum Command {
     Redact {
         /// The bundle or file to redact.
         input: PathBuf,
-        /// Where to write the redacted copy.
+        /// Where to write the redacted copy (`-` for standard output).
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
         /// Replace OUTPUT if it exists.
-        #[arg(long)]
+        #[arg(long, help_heading = "Output")]
         force: bool,
         /// Leave phone numbers as they are.
         #[arg(long)]
@@ -65,6 +72,7 @@ enum Command {
         /// Leave e-mail addresses as they are.
         #[arg(long)]
         no_redact_emails: bool,
+        /// Config file (its `redaction:` section applies).
         #[arg(long, value_name = "FILE", env = "WA_PREFLIGHT_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -82,15 +90,16 @@ enum Command {
     History(daemon_cli::HistoryArgs),
     /// Show what changed since the last run in which every rule passed.
     Diff(daemon_cli::DiffArgs),
-    /// Print a shell completion script.
-    #[command(hide = true)]
+    /// Print a shell completion script (e.g. `preflight completions bash >
+    /// /etc/bash_completion.d/preflight`).
     Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Print the man page, or write one per command into a folder.
-    #[command(hide = true)]
     Man {
+        /// Write preflight.1, preflight-check.1, … into DIR instead.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
@@ -113,66 +122,68 @@ pub(crate) struct GatherArgs {
     paths: Vec<PathBuf>,
     /// Docker Engine endpoint (unix:///path or tcp://host:port); default DOCKER_HOST or
     /// /var/run/docker.sock.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "Docker")]
     docker_host: Option<String>,
     /// daemon.json to read for a custom seccomp profile.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Docker")]
     daemon_json: Option<PathBuf>,
     /// Do not run the statx probe container.
-    #[arg(long)]
+    #[arg(long, help_heading = "Docker")]
     no_statx_probe: bool,
     /// Seconds each Docker API step may take (default 5).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", help_heading = "Docker")]
     docker_timeout: Option<f64>,
     /// The database as a URL: mysql://user@host:port or postgres://user@host:port (a
     /// password in the URL is used but never shown; prefer --db-password-file).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "Database")]
     db_url: Option<String>,
     /// Database host (with --db-engine and --db-user).
-    #[arg(long, value_name = "HOST")]
+    #[arg(long, value_name = "HOST", help_heading = "Database")]
     db_host: Option<String>,
-    #[arg(long, value_name = "PORT")]
+    /// Database port (default 3306 for MySQL, 5432 for PostgreSQL).
+    #[arg(long, value_name = "PORT", help_heading = "Database")]
     db_port: Option<u16>,
-    #[arg(long, value_name = "USER")]
+    /// Database user (with --db-host).
+    #[arg(long, value_name = "USER", help_heading = "Database")]
     db_user: Option<String>,
     /// mysql or postgres (WA_DB_ENGINE's MYSQL/PGSQL work too).
-    #[arg(long, value_name = "ENGINE")]
+    #[arg(long, value_name = "ENGINE", help_heading = "Database")]
     db_engine: Option<String>,
     /// File holding the database password (else the WA_DB_PASSWORD variable).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Database")]
     db_password_file: Option<PathBuf>,
     /// A WhatsApp db.env file with WA_DB_* settings.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Database")]
     db_env: Option<PathBuf>,
     /// Round trips timed for the database latency (default 50).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Database")]
     db_samples: Option<usize>,
     /// Seconds connecting to the database and each measurement may take (default 5).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", help_heading = "Database")]
     db_timeout: Option<f64>,
     /// The client's API base URL (default: the webapp container's published port 443, as
     /// https://127.0.0.1:PORT).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "Client API")]
     api_url: Option<String>,
     /// File holding an API token (else client.username/password_file in the config log in).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Client API")]
     api_token_file: Option<PathBuf>,
     /// Accept the API's certificate without verifying it (the client's default certificate is
     /// self-signed).
-    #[arg(long)]
+    #[arg(long, help_heading = "Client API")]
     api_insecure: bool,
     /// Verify the API's certificate against this CA file (PEM).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Client API")]
     api_ca_file: Option<PathBuf>,
     /// Seconds each API request may take (default 5).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", help_heading = "Client API")]
     api_timeout: Option<f64>,
     /// Show the registered phone number from /v1/support in the facts and report.
-    #[arg(long)]
+    #[arg(long, help_heading = "Client API")]
     show_phone: bool,
     /// POST a marked test payload to the configured webhook and time it (off by default: it
     /// reaches a production endpoint).
-    #[arg(long)]
+    #[arg(long, help_heading = "Client API")]
     webhook_probe: bool,
 }
 
@@ -186,38 +197,41 @@ struct CheckArgs {
     #[command(flatten)]
     gather: GatherArgs,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_enum, default_value_t = Format::Table, help_heading = "Output")]
     format: Format,
-    /// Write the report to FILE (atomically) instead of standard output.
-    #[arg(short, long, value_name = "FILE")]
+    /// Write the report to FILE (atomically) instead of standard output (`-`).
+    #[arg(short, long, value_name = "FILE", help_heading = "Output")]
     output: Option<PathBuf>,
     /// Show every rule in the table, skipped ones too (also with -v); by default skipped
     /// rules are grouped by cause. Other formats always hold every rule.
     #[arg(long)]
     all: bool,
     /// Treat warnings as failures (exit 3).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     strict: bool,
     /// Also write the Prometheus text to FILE (atomically, for node_exporter's textfile
     /// collector), from the same run.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     prometheus_file: Option<PathBuf>,
     /// Also write the JSON report to FILE (atomically), from the same run; the timer writes
     /// /var/lib/wa-preflight/last-report.json and logs only `--format summary`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     report_file: Option<PathBuf>,
-    /// Evaluate a saved facts document instead of gathering from this host.
+    /// Evaluate a saved facts document instead of gathering from this host: JSON or YAML as
+    /// `preflight facts` writes it, `-` for standard input, or a support bundle (.tar.gz,
+    /// .tar.zst) as it is.
     #[arg(long, value_name = "FILE")]
     facts: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 struct BundleArgs {
-    /// Where to write the bundle (.tar.gz).
-    #[arg(short, long, value_name = "FILE")]
-    output: PathBuf,
+    /// Where to write the bundle: .tar.gz (gzip) or .tar.zst (zstd), `-` for standard output
+    /// (default: wa-preflight-HOST-UTCTIME.tar.gz in the working directory).
+    #[arg(short, long, value_name = "FILE", help_heading = "Output")]
+    output: Option<PathBuf>,
     /// Replace OUTPUT if it exists.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     force: bool,
     /// Write secrets as they are. Only for a bundle that never leaves the host.
     #[arg(long)]
@@ -241,8 +255,8 @@ struct BundleArgs {
     /// Largest bundle content.
     #[arg(long, default_value = "200MiB", value_name = "SIZE")]
     max_total_size: String,
-    /// Compress with zstd (.tar.zst) instead of gzip.
-    #[arg(long)]
+    /// Compress with zstd (.tar.zst) instead of gzip; an OUTPUT named .tar.gz contradicts it.
+    #[arg(long, help_heading = "Output")]
     zstd: bool,
     /// Also include this host file. Repeatable.
     #[arg(long = "include", value_name = "FILE")]
@@ -250,15 +264,26 @@ struct BundleArgs {
     /// List what would be collected and redacted, and write nothing.
     #[arg(long)]
     preview: bool,
-    /// Use a saved facts document instead of gathering.
+    /// How --preview prints: text for people, json for scripts.
+    #[arg(long, value_enum, default_value_t = PreviewFormat::Text, help_heading = "Output")]
+    format: PreviewFormat,
+    /// Use a saved facts document instead of gathering (JSON, YAML, `-` for standard input,
+    /// or a support bundle).
     #[arg(long, value_name = "FILE")]
     facts: Option<PathBuf>,
+    /// Which rules apply to the report inside: production (default) or development.
     #[arg(long, value_enum)]
     profile: Option<Profile>,
     #[command(flatten)]
     rules: RuleFiles,
     #[command(flatten)]
     gather: GatherArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PreviewFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -271,11 +296,11 @@ enum FactsFormat {
 struct FactsArgs {
     #[command(flatten)]
     gather: GatherArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = FactsFormat::Json)]
+    /// Output format: json or yaml (`check --facts` reads both).
+    #[arg(long, value_enum, default_value_t = FactsFormat::Json, help_heading = "Output")]
     format: FactsFormat,
-    /// Write to FILE (atomically) instead of standard output.
-    #[arg(short, long, value_name = "FILE")]
+    /// Write to FILE (atomically) instead of standard output (`-`).
+    #[arg(short, long, value_name = "FILE", help_heading = "Output")]
     output: Option<PathBuf>,
 }
 
@@ -289,7 +314,8 @@ enum ListFormat {
 struct RulesArgs {
     #[command(flatten)]
     rules: RuleFiles,
-    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    /// Output format: a table for people or json.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table, help_heading = "Output")]
     format: ListFormat,
 }
 
@@ -400,8 +426,8 @@ fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Daemon(args) => daemon_cli::run_daemon(args),
         Command::History(args) => daemon_cli::run_history(args),
         Command::Diff(args) => daemon_cli::run_diff(args),
-        Command::Completions { shell } => daemon_cli::completions(shell),
-        Command::Man { dir } => daemon_cli::man(dir),
+        Command::Completions { shell } => manual::completions(shell),
+        Command::Man { dir } => manual::man(dir),
     }
 }
 
@@ -411,7 +437,10 @@ pub(crate) fn load_rules(files: &RuleFiles) -> Result<RuleSet, Failure> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Failure::Usage(format!("cannot read rules file {}: {e}", path.display()))
         })?;
-        set.merge(RuleSet::from_yaml(&path.display().to_string(), &text)?)?;
+        set.merge(RuleSet::from_facts_yaml(
+            &path.display().to_string(),
+            &text,
+        )?)?;
     }
     Ok(set)
 }
@@ -548,22 +577,53 @@ fn gather_facts(opts: &GatherOptions, quiet: bool) -> Result<Facts, Failure> {
     Ok(facts)
 }
 
+/// Whether an `-o` value means standard output.
+pub(crate) fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Writes `text` to `output` (atomically), or to standard output when there is none or it is
+/// `-`.
 pub(crate) fn emit(output: Option<&Path>, text: &str) -> Result<(), Failure> {
-    match output {
+    match output.filter(|p| !is_stdout(p)) {
         Some(path) => write_atomic(path, text.as_bytes(), 0o644)
             .with_context(|| format!("cannot write {}", path.display()))
             .map_err(Failure::Internal),
-        None => {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            // A closed pipe (`preflight check | head`) is the reader's choice, not our error.
-            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                other => other
-                    .context("cannot write to standard output")
-                    .map_err(Failure::Internal),
-            }
-        }
+        None => write_stdout(text.as_bytes()),
+    }
+}
+
+/// Writes to standard output. A closed pipe (`preflight check | head`) is the reader's
+/// choice, not our error: the rest is dropped and the command ends normally.
+pub(crate) fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other
+            .context("cannot write to standard output")
+            .map_err(Failure::Internal),
+    }
+}
+
+/// Runs `write` against an in-memory buffer and sends the result to standard output, so
+/// writers that take an `io::Write` (man pages, completions) end quietly on a closed pipe too.
+pub(crate) fn emit_with(
+    write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
+) -> Result<(), Failure> {
+    let mut buf = Vec::new();
+    write(&mut buf).context("cannot render the output")?;
+    write_stdout(&buf)
+}
+
+/// Says once, before gathering, when this run lacks the rights the checks need (not root,
+/// no access to the Docker socket), instead of leaving it to a scatter of permission errors.
+fn warn_about_rights(opts: &GatherOptions, quiet: bool) {
+    let endpoint = wa_preflight::facts::docker::engine::endpoint(opts.docker.host.as_deref());
+    if !quiet
+        && let Some(notice) = wa_preflight::rights::Rights::of_this_process(&endpoint).notice()
+    {
+        eprintln!("preflight: notice: {notice}");
     }
 }
 
@@ -578,7 +638,10 @@ fn facts_and_context<'a>(
 ) -> Result<(Facts, EvalContext<'a>), Failure> {
     let facts = match saved {
         Some(path) => facts::load_facts_file(path).map_err(|e| Failure::Usage(e.to_string()))?,
-        None => gather_facts(opts, quiet)?,
+        None => {
+            warn_about_rights(opts, quiet);
+            gather_facts(opts, quiet)?
+        }
     };
     let ctx = EvalContext {
         profile: profile.or(config.profile).unwrap_or(Profile::Production),
@@ -603,14 +666,17 @@ fn check(args: CheckArgs, quiet: bool, verbose: u8) -> Result<i32, Failure> {
     let duration_ms = clock.elapsed().as_millis() as u64;
     let report = build_report(&facts, &set, &ctx, started_at, duration_ms)
         .context("cannot evaluate the facts")?;
-    let color = args.output.is_none()
+    let color = args.output.as_deref().is_none_or(is_stdout)
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let layout = report::table::Layout::for_stdout(color, args.all || verbose > 0);
-    let mut text =
-        report::render(&report, args.format, &layout).context("cannot render the report")?;
+    let mut text = match args.format {
+        Format::Junit => report::render_junit(&report, args.strict),
+        f => report::render(&report, f, &layout),
+    }
+    .context("cannot render the report")?;
     if args.format == Format::Summary
-        && args.output.is_none()
+        && args.output.as_deref().is_none_or(is_stdout)
         && wa_preflight::journald::is_journal_stream(std::io::stdout())
     {
         // The timer's one journal line: findings get a priority `journalctl -p` can select.
@@ -638,6 +704,166 @@ fn check(args: CheckArgs, quiet: bool, verbose: u8) -> Result<i32, Failure> {
     Ok(report.exit_code(args.strict))
 }
 
+/// What `bundle` writes to: the file named by `-o`, or the default name in the working
+/// directory, with its compression.
+struct BundleTarget {
+    /// The path shown to the operator (`-` for standard output).
+    shown: PathBuf,
+    to_stdout: bool,
+    compression: wa_preflight::bundle::Compression,
+}
+
+/// The compression a bundle name asks for, if its extension says.
+fn compression_of(path: &Path) -> Option<wa_preflight::bundle::Compression> {
+    use wa_preflight::bundle::Compression;
+    let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+    if name.ends_with(".tar.zst") || name.ends_with(".tzst") || name.ends_with(".tar.zstd") {
+        Some(Compression::Zstd)
+    } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+        Some(Compression::Gzip)
+    } else {
+        None
+    }
+}
+
+/// The default bundle name: `wa-preflight-HOST-YYYYMMDDTHHMMSSZ[-unredacted].tar.gz|.tar.zst`.
+fn default_bundle_name(host: &str, at: OffsetDateTime, redacted: bool, zstd: bool) -> String {
+    let host: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stamp = at
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap_or_default();
+    format!(
+        "wa-preflight-{host}-{stamp}{}.tar.{}",
+        if redacted { "" } else { "-unredacted" },
+        if zstd { "zst" } else { "gz" }
+    )
+}
+
+fn bundle_target(
+    args: &BundleArgs,
+    host: &str,
+    at: OffsetDateTime,
+) -> Result<BundleTarget, Failure> {
+    use wa_preflight::bundle::Compression;
+    let named = args.output.as_deref().filter(|p| !is_stdout(p));
+    let compression = match (named.and_then(compression_of), args.zstd) {
+        (Some(Compression::Gzip), true) => {
+            return Err(Failure::Usage(format!(
+                "--zstd contradicts the output name {} (.tar.gz is gzip); name it .tar.zst or drop --zstd",
+                named
+                    .map(Path::display)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default()
+            )));
+        }
+        (Some(c), _) => c,
+        (None, true) => Compression::Zstd,
+        (None, false) => Compression::Gzip,
+    };
+    let zstd = compression == Compression::Zstd;
+    Ok(match &args.output {
+        Some(p) if is_stdout(p) => BundleTarget {
+            shown: p.clone(),
+            to_stdout: true,
+            compression,
+        },
+        Some(p) => BundleTarget {
+            shown: p.clone(),
+            to_stdout: false,
+            compression,
+        },
+        None => BundleTarget {
+            shown: PathBuf::from(default_bundle_name(host, at, !args.no_redact, zstd)),
+            to_stdout: false,
+            compression,
+        },
+    })
+}
+
+/// The hex SHA-256 and size of a file.
+fn sha256_and_size(path: &Path) -> std::io::Result<(String, u64)> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    let hex = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((hex, size))
+}
+
+/// A size for people: `12.3 MiB`.
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for u in &UNITS[1..] {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{v:.1} {unit}")
+}
+
+/// The preview for people.
+fn preview_text(p: &wa_preflight::bundle::Preview) -> String {
+    let mut out = format!("Would write {}\n\nCollectors:\n", p.output);
+    for c in &p.collectors {
+        out.push_str(&format!("  - {c}\n"));
+    }
+    if !p.included_files.is_empty() {
+        out.push_str("\nHost files included:\n");
+        for f in &p.included_files {
+            out.push_str(&format!("  - {f}\n"));
+        }
+    }
+    if p.redaction {
+        out.push_str(&format!(
+            "\nRedaction: on, {} rules ({}), {} known secret value(s) from this host\n",
+            p.redaction_rules.len(),
+            p.redaction_rules.join(", "),
+            p.known_secrets
+        ));
+    } else {
+        out.push_str("\nRedaction: OFF (--no-redact): secrets are written as they are\n");
+    }
+    let limit = |k: &str| p.limits.get(k).copied().map_or("?".into(), human_size);
+    out.push_str(&format!(
+        "Limits: {} per file, {} in all\n",
+        limit("max_file_bytes"),
+        limit("max_total_bytes")
+    ));
+    out
+}
+
 fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
     use wa_preflight::bundle::{self, BundleError, Created, Limits, Request};
     use wa_preflight::rules::quantity::parse_size;
@@ -651,14 +877,11 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
         .map(when)
         .transpose()
         .map_err(Failure::Usage)?;
-    let limits = Limits {
+    // A contradicting --zstd is a usage error before anything is gathered.
+    bundle_target(&args, "host", started_at)?;
+    let mut limits = Limits {
         max_file: parse_size(&args.max_file_size).map_err(Failure::Usage)?,
         max_total: parse_size(&args.max_total_size).map_err(Failure::Usage)?,
-        compression: if args.zstd {
-            bundle::Compression::Zstd
-        } else {
-            bundle::Compression::Gzip
-        },
         ..Limits::default()
     };
     let (set, config, opts) = setup(&args.rules, &args.gather)?;
@@ -670,6 +893,14 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
         started_at,
         quiet,
     )?;
+    let host = facts
+        .host
+        .hostname
+        .as_ref()
+        .cloned()
+        .unwrap_or_else(|| "host".into());
+    let target = bundle_target(&args, &host, started_at)?;
+    limits.compression = target.compression;
     let report =
         build_report(&facts, &set, &ctx, started_at, 0).context("cannot evaluate the facts")?;
     // The database password, when the run knows it, is a literal the leak scan looks for.
@@ -682,8 +913,23 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
     {
         secrets.push(("password".to_string(), p.expose().to_string()));
     }
+    // For standard output the bundle is written to a private folder first, then copied.
+    let spool = if target.to_stdout && !args.preview {
+        Some(tempfile::tempdir().context("cannot create a temporary folder")?)
+    } else {
+        None
+    };
+    let written_to = match &spool {
+        Some(dir) => dir.path().join(default_bundle_name(
+            &host,
+            started_at,
+            !args.no_redact,
+            target.compression == bundle::Compression::Zstd,
+        )),
+        None => target.shown.clone(),
+    };
     let request = Request {
-        output: args.output.clone(),
+        output: written_to.clone(),
         force: args.force,
         redact: !args.no_redact,
         personal: PersonalData {
@@ -711,27 +957,64 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
     let created = rt.block_on(bundle::create(request));
     rt.shutdown_background();
     match created {
-        Ok(Created::Previewed(p)) => {
-            let text =
-                serde_json::to_string_pretty(&p).context("cannot serialise the preview")? + "\n";
+        Ok(Created::Previewed(mut p)) => {
+            p.output = target.shown.display().to_string();
+            let text = match args.format {
+                PreviewFormat::Json => {
+                    serde_json::to_string_pretty(&p).context("cannot serialise the preview")? + "\n"
+                }
+                PreviewFormat::Text => preview_text(&p),
+            };
             emit(None, &text)?;
             Ok(exit::OK)
         }
         Ok(Created::Written(m)) => {
-            let failed = m.collectors.iter().filter(|c| c.status != "ok").count();
+            let (sha256, size) = sha256_and_size(&written_to)
+                .with_context(|| format!("cannot read back {}", written_to.display()))?;
+            if target.to_stdout {
+                let bytes = std::fs::read(&written_to)
+                    .with_context(|| format!("cannot read back {}", written_to.display()))?;
+                write_stdout(&bytes)?;
+            }
+            let failed: Vec<String> = m
+                .collectors
+                .iter()
+                .filter(|c| c.status != "ok")
+                .map(|c| match c.status.as_str() {
+                    "timeout" => format!("{} (timed out)", c.name),
+                    _ => c.name.clone(),
+                })
+                .collect();
             let redactions: u64 = m.redactions.values().sum();
+            let shown = if target.to_stdout {
+                "standard output".to_string()
+            } else {
+                target.shown.display().to_string()
+            };
             eprintln!(
-                "preflight: wrote {} ({} files, {} redactions, {} collector(s) failed or timed out{})",
-                args.output.display(),
+                "preflight: wrote {shown}\n  size:   {} ({size} bytes)\n  sha256: {sha256}\n  {} files, {}{}",
+                human_size(size),
                 m.files.len(),
-                redactions,
-                failed,
+                if args.no_redact {
+                    "NOT redacted (--no-redact): keep it on this host".to_string()
+                } else {
+                    format!("{redactions} redactions")
+                },
                 if m.omitted.is_empty() {
                     String::new()
                 } else {
                     format!(", {} files left out by the size cap", m.omitted.len())
                 }
             );
+            if failed.is_empty() {
+                eprintln!("preflight: every collector finished");
+            } else {
+                eprintln!(
+                    "preflight: {} collector(s) failed or timed out: {} (see manifest.json)",
+                    failed.len(),
+                    failed.join(", ")
+                );
+            }
             Ok(exit::OK)
         }
         Err(e @ BundleError::Exists(_)) => Err(Failure::Usage(e.to_string())),
@@ -754,11 +1037,34 @@ fn redact(
         phones: switches.0 && config.redaction.phones.unwrap_or(true),
         emails: switches.1 && config.redaction.emails.unwrap_or(true),
     };
-    match redact_existing(input, output, force, personal, &config.redaction.rules) {
+    // For standard output the copy is written to a private folder first, then copied.
+    let spool = if is_stdout(output) {
+        Some(tempfile::tempdir().context("cannot create a temporary folder")?)
+    } else {
+        None
+    };
+    let written_to = match &spool {
+        Some(dir) => dir.path().join(
+            input
+                .file_name()
+                .map_or_else(|| "redacted".into(), |n| n.to_os_string()),
+        ),
+        None => output.to_path_buf(),
+    };
+    match redact_existing(input, &written_to, force, personal, &config.redaction.rules) {
         Ok(counts) => {
+            if spool.is_some() {
+                let bytes = std::fs::read(&written_to)
+                    .with_context(|| format!("cannot read back {}", written_to.display()))?;
+                write_stdout(&bytes)?;
+            }
             eprintln!(
                 "preflight: wrote {} ({} redactions)",
-                output.display(),
+                if spool.is_some() {
+                    "standard output".to_string()
+                } else {
+                    output.display().to_string()
+                },
                 counts.values().sum::<u64>()
             );
             Ok(exit::OK)
@@ -770,6 +1076,7 @@ fn redact(
 
 fn print_facts(args: FactsArgs, quiet: bool) -> Result<i32, Failure> {
     let (_, _, opts) = setup(&RuleFiles::default(), &args.gather)?;
+    warn_about_rights(&opts, quiet);
     let facts = gather_facts(&opts, quiet)?;
     let text = match args.format {
         FactsFormat::Json => {
@@ -889,4 +1196,43 @@ fn explain(id: &str, files: &RuleFiles) -> Result<i32, Failure> {
     }
     emit(None, &out)?;
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every flag and argument of every command, with its command's path, that has no help.
+    fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        if cmd.get_about().is_none() && path != "preflight" {
+            out.push(format!("{path} (the command itself)"));
+        }
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "help" | "version") || arg.is_hide_set() {
+                continue;
+            }
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                out.push(format!("{path} {id}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            undocumented(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_flag_has_help_text() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut missing = Vec::new();
+        undocumented(&cmd, "preflight", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:#?}");
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

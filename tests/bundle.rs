@@ -244,7 +244,7 @@ fn planted_secrets_never_reach_the_bundle() {
 
     // Preview: says what would be collected, writes nothing.
     let preview_out = dir.path().join("never.tar.gz");
-    let p = bundle(&preview_out, &["--preview"]);
+    let p = bundle(&preview_out, &["--preview", "--format", "json"]);
     assert_eq!(p.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&p.stdout).unwrap();
     assert!(v["containers"].to_string().contains("wapf-bundle-core"));

@@ -567,7 +567,11 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .unwrap_or_default();
-    let top = format!("wa-preflight-{host}-{stamp}");
+    // An unredacted bundle says so in its own top folder, whatever the file is called.
+    let top = format!(
+        "wa-preflight-{host}-{stamp}{}",
+        if req.redact { "" } else { "-unredacted" }
+    );
     use collect::ContainerKind;
     let mut containers: Vec<(String, ContainerKind)> = match &req.facts.docker {
         Some(crate::facts::Fact::Available(d)) => match &d.wa {

@@ -35,6 +35,7 @@ use super::network::{self, Peer};
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     /// Base URL of the webapp (`https://10.0.0.5:9090`).
+    #[serde(default, deserialize_with = "crate::config::http_url")]
     pub url: Option<String>,
     /// Accept the client's self-signed certificate without verification.
     #[serde(default)]
@@ -86,7 +87,7 @@ impl Default for ClientOptions {
 }
 
 /// How the API was reached.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiFacts {
     /// Null when no URL was given or found: nothing to judge (before installation).
@@ -107,7 +108,7 @@ pub struct ApiFacts {
 }
 
 /// A successful API round trip.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiReach {
     pub status: u16,
@@ -117,7 +118,7 @@ pub struct ApiReach {
 }
 
 /// One node of `/v1/health`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthNode {
     /// `host:container` in HA/multiconnect; null for a single instance.
@@ -128,7 +129,7 @@ pub struct HealthNode {
 }
 
 /// `/v1/health`, normalised so that rules need no arithmetic.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthFacts {
     /// `single` or `ha`.
@@ -155,7 +156,7 @@ pub struct HealthFacts {
 }
 
 /// `/v1/support`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SupportFacts {
     pub db_engine: Option<String>,
@@ -177,7 +178,7 @@ pub struct SupportFacts {
 }
 
 /// The webhook's outcome of `--webhook-probe`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookProbe {
     /// `container NAME` or `host`.
@@ -188,7 +189,7 @@ pub struct WebhookProbe {
 }
 
 /// The configured webhook.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookFacts {
     pub configured: bool,
@@ -200,7 +201,7 @@ pub struct WebhookFacts {
 }
 
 /// Everything learnt from the API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientFacts {
     pub api: ApiFacts,

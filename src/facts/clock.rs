@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Another clock compared with ours.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClockPeer {
     /// What was asked (`webapp API https://127.0.0.1:9090`).
@@ -21,7 +21,7 @@ pub struct ClockPeer {
 }
 
 /// The kernel clock's state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClockFacts {
     /// NTP-synchronised per the kernel (`adjtimex` state is not `TIME_ERROR` and `STA_UNSYNC` is

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// CPU facts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CpuFacts {
     /// Online logical CPUs of the host.

@@ -12,7 +12,7 @@ use regex::bytes::Regex;
 use serde::{Deserialize, Serialize};
 
 /// The host's glibc.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GlibcFacts {
     /// `2.36`.

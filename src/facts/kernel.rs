@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::rules::version::Version;
 
 /// What `uname` says.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KernelFacts {
     /// `uname -r`, e.g. `3.10.0-1160.el7.x86_64`.
@@ -20,7 +20,7 @@ pub struct KernelFacts {
 }
 
 /// The interesting fields of os-release(5).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OsRelease {
     pub id: Option<String>,
@@ -30,7 +30,7 @@ pub struct OsRelease {
 }
 
 /// Where the tool runs: Linux proper, or something that only looks like it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlatformFacts {
     /// `linux`, or what Rust calls another OS.

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use regex::bytes::{Regex, RegexSet};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -24,7 +25,9 @@ use super::docker::containers::{ContainerFacts, Role};
 use crate::redact::{PersonalData, Redactor};
 
 /// Where a signature looks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LogSource {
     /// The coreapp containers' output (`docker logs`).
@@ -126,7 +129,7 @@ pub struct SourceText {
 }
 
 /// A source read or not.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceFacts {
     pub source: LogSource,
@@ -139,7 +142,7 @@ pub struct SourceFacts {
 }
 
 /// What one signature saw.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignatureFacts {
     /// Matching lines inside the window.
@@ -162,7 +165,7 @@ pub struct SignatureFacts {
 }
 
 /// The log scan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogsFacts {
     /// End of every window (the scan's time; a bundle's collection time offline), RFC 3339.

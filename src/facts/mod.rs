@@ -17,6 +17,7 @@ pub mod memory;
 pub mod netns;
 pub mod network;
 pub mod probe;
+pub mod saved;
 pub mod seccomp;
 pub mod storage;
 
@@ -30,6 +31,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 
 use crate::report::ToolInfo;
+pub use saved::{FactsFileError, load_facts_file};
 
 /// Version of the facts document; bump on any incompatible change.
 pub const FACTS_SCHEMA_VERSION: u32 = 1;
@@ -62,7 +64,7 @@ impl<T, E: std::fmt::Display> From<Result<T, E>> for Fact<T> {
 
 impl<T: Serialize> Serialize for Fact<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
+        #[derive(Serialize, schemars::JsonSchema)]
         struct Unavailable<'a> {
             unavailable: &'a str,
         }
@@ -88,12 +90,37 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Fact<T> {
     }
 }
 
+/// In the schema a fact is its value or `{"unavailable": "why"}`.
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Fact<T> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Fact_{}", T::schema_name()).into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let value = generator.subschema_for::<T>();
+        schemars::json_schema!({
+            "anyOf": [
+                value,
+                {
+                    "type": "object",
+                    "properties": {"unavailable": {"type": "string"}},
+                    "required": ["unavailable"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
 /// The whole facts document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Facts {
     pub schema_version: u32,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub collected_at: OffsetDateTime,
     pub tool: ToolInfo,
     pub host: HostFacts,
@@ -115,7 +142,7 @@ pub struct Facts {
 }
 
 /// Facts about the host itself.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostFacts {
     pub hostname: Fact<String>,
@@ -527,63 +554,6 @@ fn split_storage(
         Fact::Available(s) => (Fact::Available(s.filesystems), Some(s.missing)),
         Fact::Unavailable(why) => (Fact::Unavailable(why), None),
     }
-}
-
-/// Why a saved facts document could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum FactsFileError {
-    #[error("cannot read facts file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}:{column}: {field}: {message}")]
-    Invalid {
-        path: String,
-        line: usize,
-        column: usize,
-        field: String,
-        message: String,
-    },
-    #[error(
-        "{path}: facts schema_version {found} is not supported (this build reads {FACTS_SCHEMA_VERSION})"
-    )]
-    Version { path: String, found: u64 },
-}
-
-/// Reads a facts document (e.g. from a support bundle) and checks it against the schema.
-pub fn load_facts_file(path: &std::path::Path) -> Result<Facts, FactsFileError> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| FactsFileError::Read {
-        path: shown.clone(),
-        source,
-    })?;
-    // Check the version first, so a newer document gets a clear message instead of a field error.
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
-        && let Some(found) = v.get("schema_version").and_then(serde_json::Value::as_u64)
-        && found != u64::from(FACTS_SCHEMA_VERSION)
-    {
-        return Err(FactsFileError::Version { path: shown, found });
-    }
-    let de = &mut serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = match e.path().to_string() {
-            p if p == "." => "(top level)".to_string(),
-            p => p,
-        };
-        let inner = e.into_inner();
-        let text = inner.to_string();
-        let message = text
-            .find(" at line ")
-            .map_or(text.clone(), |i| text[..i].to_string());
-        FactsFileError::Invalid {
-            path: shown,
-            line: inner.line(),
-            column: inner.column(),
-            field,
-            message,
-        }
-    })
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use super::Fact;
 use super::netns::{self, Vantage};
 
 /// One WhatsApp endpoint to try, as listed in the rules YAML (`network.whatsapp`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     pub host: String,
@@ -28,7 +28,7 @@ pub struct Target {
 }
 
 /// The rules file's `network:` section.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSection {
     /// Hosts the client must reach.
@@ -59,7 +59,7 @@ impl Default for NetworkOptions {
 }
 
 /// A name looked up.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resolution {
     pub host: String,
@@ -72,7 +72,7 @@ pub struct Resolution {
 }
 
 /// One connection attempt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Connect {
     pub host: String,
@@ -87,7 +87,7 @@ pub struct Connect {
 }
 
 /// Reach of WhatsApp's hosts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReachFacts {
     /// `container NAME` or `host`.
@@ -103,7 +103,7 @@ pub struct ReachFacts {
 }
 
 /// One coreapp port seen from the webapp.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkPort {
     pub port: u16,
@@ -113,7 +113,7 @@ pub struct LinkPort {
 }
 
 /// The webapp's links to the coreapp (`WACORE_HOSTNAME`, ports 6250–6253).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkFacts {
     /// The running webapp looked from; null when none runs (nothing to judge).
@@ -145,7 +145,7 @@ impl LinkFacts {
 }
 
 /// The network facts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkFacts {
     pub whatsapp: Fact<ReachFacts>,

@@ -48,7 +48,7 @@ impl Default for ProbeBudget {
 }
 
 /// Latency of 4 KiB writes each followed by fdatasync.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncWriteProbe {
     pub samples: u32,
@@ -61,7 +61,7 @@ pub struct SyncWriteProbe {
 }
 
 /// Latency of 4 KiB O_DIRECT reads at random offsets of the block device.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RandomReadProbe {
     pub samples: u32,

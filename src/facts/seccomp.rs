@@ -17,7 +17,7 @@ use super::Fact;
 use super::glibc::library_dirs;
 
 /// The host's shared libseccomp.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeccompLibrary {
     pub version: String,
@@ -25,7 +25,7 @@ pub struct SeccompLibrary {
 }
 
 /// What `runc --version` reports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuncInfo {
     pub path: String,
@@ -40,7 +40,7 @@ pub struct RuncInfo {
 }
 
 /// libseccomp facts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LibseccompFacts {
     /// The version that filters containers: runc's when it reports it, else the host

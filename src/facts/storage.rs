@@ -19,7 +19,7 @@ use super::Fact;
 use super::probe::{ProbeBudget, RandomReadProbe, SyncWriteProbe, random_reads, sync_writes};
 
 /// Why a path is judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The root filesystem (judged by documents written before 0.2; no longer by default).
@@ -55,7 +55,7 @@ pub struct Wanted {
 }
 
 /// One judged path.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PathFacts {
     pub path: String,
@@ -67,7 +67,7 @@ pub struct PathFacts {
 }
 
 /// A physical disk at the bottom of a device stack.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DiskFacts {
     pub name: String,
@@ -78,7 +78,7 @@ pub struct DiskFacts {
 }
 
 /// The block device a filesystem sits on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BlockFacts {
     /// Kernel name (`vda`, `dm-0`, `md0`, `nvme0n1p2`).
@@ -99,7 +99,7 @@ pub struct BlockFacts {
 }
 
 /// Measured latency of the filesystem and its device.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyFacts {
     pub sync_write: Fact<SyncWriteProbe>,
@@ -107,7 +107,7 @@ pub struct LatencyFacts {
 }
 
 /// One filesystem and the judged paths on it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilesystemFacts {
     pub paths: Vec<PathFacts>,

@@ -136,7 +136,7 @@ impl Summary {
 }
 
 /// Name and version of the tool that wrote a document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ToolInfo {
     pub name: String,
     pub version: String,
@@ -268,11 +268,16 @@ pub fn render(
             s.push('\n');
             s
         }
-        Format::Junit => junit::render(report)?,
+        Format::Junit => junit::render(report, false)?,
         Format::Markdown => markdown::render(report),
         Format::Prometheus => prometheus::render(report)?,
         Format::Summary => format!("{}\n", report.summary_line()),
     })
+}
+
+/// JUnit XML as `--strict` judges: a warning is a `<failure>` (it fails the run).
+pub fn render_junit(report: &Report, strict: bool) -> Result<String, RenderError> {
+    junit::render(report, strict)
 }
 
 /// A renderer failed (only serialisers can).

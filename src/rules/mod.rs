@@ -7,6 +7,7 @@
 
 pub mod condition;
 pub mod eval;
+pub mod paths;
 pub mod quantity;
 pub mod signatures;
 pub mod template;
@@ -214,10 +215,31 @@ pub struct RuleSet {
 impl RuleSet {
     /// The default rules compiled into the binary.
     pub fn embedded() -> Result<RuleSet, LocatedError> {
-        RuleSet::from_yaml(EMBEDDED_NAME, EMBEDDED_RULES)
+        RuleSet::from_facts_yaml(EMBEDDED_NAME, EMBEDDED_RULES)
     }
 
-    /// Parses and validates one rules file.
+    /// Parses and validates one rules file that judges the facts document: besides
+    /// [`RuleSet::from_yaml`]'s checks, every path a rule reads must name something in the
+    /// facts schema (see [`paths`]); the error is located at the rule or its outcome.
+    pub fn from_facts_yaml(source_name: &str, text: &str) -> Result<RuleSet, LocatedError> {
+        let set = RuleSet::from_yaml(source_name, text)?;
+        for (rule, origin) in &set.rules {
+            check_paths(rule).map_err(|(at, message)| match at {
+                Some(loc) => LocatedError::at(source_name, loc, message),
+                None => LocatedError {
+                    source_name: origin.source_name.clone(),
+                    line: origin.line,
+                    column: origin.column,
+                    message,
+                },
+            })?;
+        }
+        Ok(set)
+    }
+
+    /// Parses and validates one rules file, for any document shape (the evaluator's own
+    /// tests judge small made-up documents); rules for the facts document load with
+    /// [`RuleSet::from_facts_yaml`].
     pub fn from_yaml(source_name: &str, text: &str) -> Result<RuleSet, LocatedError> {
         let file: RuleFile =
             serde_saphyr::from_str(text).map_err(|e| LocatedError::from_yaml(source_name, &e))?;
@@ -372,6 +394,78 @@ impl RuleSet {
     }
 }
 
+/// Every path the rule reads (its `fact`, the `path` of each condition in `where` and the
+/// outcomes, each template placeholder) must name something in the facts schema. The error
+/// carries the outcome's location when the path is in one.
+fn check_paths(rule: &Rule) -> Result<(), (Option<&serde_saphyr::Location>, String)> {
+    let schema = paths::FactPaths::facts();
+    let root = schema.root();
+    let id = &rule.id;
+    let fact = schema
+        .walk(&root, &rule.fact, "")
+        .map_err(|e| (None, format!("rule {id:?}: fact {}: {e}", rule.fact)))?;
+    let (base, shown) = if rule.each {
+        let items = schema.items(&fact);
+        if items.is_empty() {
+            return Err((
+                None,
+                format!(
+                    "rule {id:?}: fact {} is not a list, but the rule says `each`",
+                    rule.fact
+                ),
+            ));
+        }
+        (items, format!("{}[]", rule.fact))
+    } else {
+        (fact, rule.fact.clone())
+    };
+    let check_condition = |c: &Condition| {
+        let mut problem = None;
+        c.visit_tests(&mut |path, _| {
+            if problem.is_none()
+                && let Err(e) = schema.walk(&base, path, &shown)
+            {
+                problem = Some(format!("rule {id:?}: condition path {path:?}: {e}"));
+            }
+        });
+        problem.map_or(Ok(()), Err)
+    };
+    let check_template = |t: &Template| {
+        for (path, absolute) in paths::placeholders(t.source()) {
+            let walked = if absolute {
+                schema.walk(&root, path, "")
+            } else {
+                schema.walk(&base, path, &shown)
+            };
+            if let Err(e) = walked {
+                let shown_path = if absolute {
+                    format!("${path}")
+                } else {
+                    path.to_string()
+                };
+                return Err(format!(
+                    "rule {id:?}: placeholder {{{{{shown_path}}}}}: {e}"
+                ));
+            }
+        }
+        Ok(())
+    };
+    if let Some(f) = &rule.filter {
+        check_condition(f).map_err(|m| (None, m))?;
+    }
+    if let Some(t) = &rule.observed {
+        check_template(t).map_err(|m| (None, m))?;
+    }
+    for o in &rule.outcomes {
+        let at = Some(&o.referenced);
+        if let Some(w) = &o.value.when {
+            check_condition(w).map_err(|m| (at, m))?;
+        }
+        check_template(&o.value.message).map_err(|m| (at, m))?;
+    }
+    Ok(())
+}
+
 /// Load-time checks that serde cannot express.
 fn check_rule(rule: &Rule) -> Result<(), String> {
     let id_ok = rule.id.split('.').count() >= 2
@@ -467,6 +561,105 @@ mod tests {
                 .message
                 .contains("not a known rule")
         );
+    }
+
+    #[test]
+    fn paths_outside_the_facts_schema_are_located_errors() {
+        let rule = |fact: &str, each: bool, extra: &str, when: &str, message: &str| {
+            format!(
+                "rules:\n  - id: site.x\n    title: t\n    fact: {fact}\n    each: {each}\n{extra}    outcomes:\n      - status: pass\n        when: {when}\n        message: \"{message}\"\n"
+            )
+        };
+        let load = |text: String| RuleSet::from_facts_yaml("r.yaml", &text);
+        // Good: a nested field, a list item's field, a map key, an absolute placeholder.
+        load(rule(
+            "host.kernel",
+            false,
+            "",
+            "{path: release, present: true}",
+            "{{release}}",
+        ))
+        .unwrap();
+        load(rule(
+            "docker.wa.containers",
+            true,
+            "    where: {path: name, present: true}\n",
+            "{path: env.WA_DB_ENGINE, present: true}",
+            "{{name}} on {{$host.kernel.release|raw}}",
+        ))
+        .unwrap();
+        load(rule(
+            "host.storage",
+            true,
+            "",
+            "{path: device.disks.0.rotational, equals: true}",
+            "x",
+        ))
+        .unwrap();
+        // The fact.
+        let e = load(rule(
+            "host.kernal",
+            false,
+            "",
+            "{path: release, present: true}",
+            "x",
+        ))
+        .unwrap_err();
+        assert_eq!((e.line, e.column), (2, 5), "{e}");
+        assert!(e.message.contains("host has no field \"kernal\""), "{e}");
+        assert!(e.message.contains("kernel"), "{e}");
+        // A condition path, located at its outcome.
+        let e = load(rule(
+            "host.kernel",
+            false,
+            "",
+            "{path: releese, present: true}",
+            "x",
+        ))
+        .unwrap_err();
+        assert_eq!(e.line, 7, "{e}");
+        assert!(e.message.contains("releese"), "{e}");
+        // Inside `any`/`not`, in `where`, in the message and with `$`.
+        for (extra, when, message, needle) in [
+            (
+                "",
+                "{any: [{path: name, present: true}, {not: {path: nope, present: true}}]}",
+                "x",
+                "nope",
+            ),
+            (
+                "    where: {path: nmae, present: true}\n",
+                "{path: name, present: true}",
+                "x",
+                "nmae",
+            ),
+            ("", "{path: name, present: true}", "{{imgae}}", "imgae"),
+            (
+                "",
+                "{path: name, present: true}",
+                "{{$host.kernel.relase}}",
+                "relase",
+            ),
+        ] {
+            let e = load(rule("docker.wa.containers", true, extra, when, message)).unwrap_err();
+            assert!(e.message.contains(needle), "{needle}: {e}");
+        }
+        // `each` on something that is not a list.
+        let e = load(rule(
+            "host.kernel",
+            true,
+            "",
+            "{path: release, present: true}",
+            "x",
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("not a list"), "{e}");
+        // from_yaml stays shape-agnostic (the evaluator's tests use made-up documents).
+        RuleSet::from_yaml(
+            "r.yaml",
+            &rule("made.up", false, "", "{path: x, present: true}", "x"),
+        )
+        .unwrap();
     }
 
     #[test]

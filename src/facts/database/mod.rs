@@ -47,7 +47,7 @@ impl Default for DbOptions {
 }
 
 /// What the server is, by its own account.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerFacts {
     /// `mysql`, `mariadb` or `postgresql`.
@@ -61,7 +61,7 @@ pub struct ServerFacts {
 }
 
 /// Round-trip times of a trivial query on one connection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyFacts {
     pub samples: u32,
@@ -73,7 +73,7 @@ pub struct LatencyFacts {
 }
 
 /// Server settings that matter to the client.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub max_connections: Option<u64>,
@@ -87,7 +87,7 @@ pub struct ServerSettings {
 }
 
 /// What the user may do, read from the server's privilege views.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantFacts {
     /// Of SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP: those held on every
@@ -101,7 +101,7 @@ pub struct GrantFacts {
 }
 
 /// Whether the database runs on this machine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlacementFacts {
     pub addresses: Vec<String>,
@@ -114,7 +114,7 @@ pub struct PlacementFacts {
 }
 
 /// Everything about the database. Fields after `source` are null when none is configured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseFacts {
     /// Which source gave the settings (`--db-url`, `db.env /etc/wa/db.env`, `config database:`,

@@ -101,6 +101,8 @@ pub struct DbTarget {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
+    /// `mysql` or `postgres` (`MYSQL`, `PGSQL` too); anything else is a config error.
+    #[serde(default, deserialize_with = "crate::config::engine_name")]
     pub engine: Option<String>,
     pub host: Option<String>,
     pub port: Option<u16>,

@@ -20,7 +20,7 @@ use super::seccomp_profile::{self, ProfileVerdict, Target};
 use crate::facts::Fact;
 
 /// The two WhatsApp container kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Coreapp,
@@ -120,7 +120,7 @@ pub const DB_ENV: &[&str] = &[
 pub const MEDIA_PATH: &str = "/usr/local/wamedia";
 
 /// A published port.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PortFacts {
     pub container_port: u16,
@@ -130,7 +130,7 @@ pub struct PortFacts {
 }
 
 /// A mount.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MountFacts {
     pub destination: String,
@@ -139,7 +139,7 @@ pub struct MountFacts {
 }
 
 /// One WhatsApp container.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerFacts {
     pub name: String,
@@ -188,7 +188,7 @@ pub struct ContainerFacts {
 }
 
 /// Database settings of one container that differ from another's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DbEnvMismatch {
     /// The container compared with: the coreapp the database checks use.
@@ -199,7 +199,7 @@ pub struct DbEnvMismatch {
 }
 
 /// What was found.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaFacts {
     pub containers: Vec<ContainerFacts>,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::rules::version::Version;
 
 /// The engine's own account of itself.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EngineFacts {
     /// As reported (`20.10.24+dfsg1`, `18.04.0-ce`).

@@ -49,7 +49,7 @@ impl Default for DockerOptions {
 }
 
 /// The parts of daemon.json rules care about.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DaemonJson {
     pub path: String,
@@ -59,7 +59,7 @@ pub struct DaemonJson {
 }
 
 /// Everything known about the Docker Engine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DockerFacts {
     /// Where the engine was reached (`unix:///var/run/docker.sock`).

@@ -28,7 +28,7 @@ pub const PROBE_LABEL: &str = "wa-preflight.probe";
 pub const PROBE_REPO: &str = "wa-preflight/statx-probe";
 
 /// What the probe saw.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatxProbe {
     /// statx succeeded inside the container.

@@ -1,0 +1,278 @@
+//! A saved facts document, as `preflight check --facts` and `bundle --facts` read it: whatever
+//! `preflight facts --format json|yaml` wrote, from a file or standard input (`-`), or a
+//! support bundle (`.tar.gz`, `.tar.zst`) holding it as `<top folder>/facts.json`.
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use super::{FACTS_SCHEMA_VERSION, Facts};
+use crate::bundle::compressed;
+
+/// The largest facts document read (a real one is tens of KiB).
+pub const MAX_FACTS_BYTES: u64 = 64 << 20;
+
+/// The most a bundle is decompressed while looking for its facts: a bundle holds 200 MiB by
+/// default, so anything past this is not one (or is a decompression bomb).
+pub const MAX_BUNDLE_BYTES: u64 = crate::bundle::REDACT_INPUT_CAP;
+
+/// Why a saved facts document could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum FactsFileError {
+    #[error("cannot read facts file {path}: {source}")]
+    Read { path: String, source: io::Error },
+    /// A JSON document that does not fit the schema; `field` is the dotted path of the value.
+    #[error("{path}:{line}:{column}: {field}: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        column: usize,
+        field: String,
+        message: String,
+    },
+    /// A YAML document that does not parse or fit the schema.
+    #[error("{0}")]
+    Yaml(crate::rules::LocatedError),
+    #[error(
+        "{path}: facts schema_version {found} is not supported (this build reads {FACTS_SCHEMA_VERSION})"
+    )]
+    Version { path: String, found: u64 },
+    /// A bundle without `<top folder>/facts.json`.
+    #[error("{path}: the bundle holds no facts.json in its top folder ({found})")]
+    NoFacts { path: String, found: String },
+}
+
+/// Reads a facts document (JSON or YAML, by its first character), standard input for `-`, or
+/// the `facts.json` of a support bundle (by its gzip or zstd magic bytes), and checks it
+/// against the schema. Errors name the file (`bundle.tar.gz:top/facts.json` inside a bundle)
+/// with the line, column and field.
+pub fn load_facts_file(path: &Path) -> Result<Facts, FactsFileError> {
+    let stdin = path.as_os_str() == "-";
+    let shown = if stdin {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let read_err = |source| FactsFileError::Read {
+        path: shown.clone(),
+        source,
+    };
+    let mut input: Box<dyn Read> = if stdin {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(read_err)?)
+    };
+    let mut head = Vec::with_capacity(8);
+    (&mut input)
+        .take(8)
+        .read_to_end(&mut head)
+        .map_err(read_err)?;
+    let whole = io::Cursor::new(head.clone()).chain(input);
+    match compressed::sniff(&head) {
+        None => {
+            let text = read_capped(whole, MAX_FACTS_BYTES).map_err(read_err)?;
+            parse(&shown, &text)
+        }
+        Some(format) => {
+            let decoder = compressed::decoder(format, whole).map_err(read_err)?;
+            from_compressed(&shown, Capped::new(decoder, MAX_BUNDLE_BYTES))
+        }
+    }
+}
+
+/// A compressed input: a bundle (a tar archive), or a compressed facts document.
+fn from_compressed(shown: &str, mut r: Capped<impl Read>) -> Result<Facts, FactsFileError> {
+    let read_err = |source| FactsFileError::Read {
+        path: shown.to_string(),
+        source,
+    };
+    // A tar header says `ustar` at byte 257.
+    let mut first = Vec::with_capacity(512);
+    (&mut r)
+        .take(512)
+        .read_to_end(&mut first)
+        .map_err(read_err)?;
+    let whole = io::Cursor::new(first.clone()).chain(r);
+    if first.get(257..262) != Some(b"ustar") {
+        let text = read_capped(whole, MAX_FACTS_BYTES).map_err(read_err)?;
+        return parse(shown, &text);
+    }
+    let mut archive = tar::Archive::new(whole);
+    let mut tops: Vec<String> = Vec::new();
+    for entry in archive.entries().map_err(read_err)? {
+        let entry = entry.map_err(read_err)?;
+        let name = entry.path().map_err(read_err)?.display().to_string();
+        let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
+        if let Some(top) = parts.first()
+            && !tops.iter().any(|t| t == top)
+        {
+            tops.push((*top).to_string());
+        }
+        if parts.len() == 2 && parts[1] == "facts.json" {
+            let inner = format!("{shown}:{name}");
+            let text =
+                read_capped(entry, MAX_FACTS_BYTES).map_err(|source| FactsFileError::Read {
+                    path: inner.clone(),
+                    source,
+                })?;
+            return parse(&inner, &text);
+        }
+    }
+    let found = match tops.as_slice() {
+        [] => "the archive is empty".to_string(),
+        [one] => format!("its top folder is {one}/"),
+        many => format!("its top folders are {}/", many.join("/, ")),
+    };
+    Err(FactsFileError::NoFacts {
+        path: shown.to_string(),
+        found,
+    })
+}
+
+/// Reads at most `cap` bytes as UTF-8 text; more is an error, not a silent cut.
+fn read_capped(r: impl Read, cap: u64) -> io::Result<String> {
+    let mut bytes = Vec::new();
+    r.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {cap} bytes, which no facts document is"),
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("not UTF-8 text: {e}")))
+}
+
+/// A reader that fails once more than `left` bytes came through (bounded decompression).
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    cap: u64,
+}
+
+impl<R> Capped<R> {
+    fn new(inner: R, cap: u64) -> Self {
+        Capped {
+            inner,
+            left: cap,
+            cap,
+        }
+    }
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            // One byte more than allowed means the input is larger than the cap.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("decompresses to more than {} bytes", self.cap),
+                )),
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Parses a facts document: JSON when it starts with `{`, else YAML.
+pub fn parse(shown: &str, text: &str) -> Result<Facts, FactsFileError> {
+    if text.trim_start().starts_with('{') {
+        parse_json(shown, text)
+    } else {
+        parse_yaml(shown, text)
+    }
+}
+
+fn parse_json(shown: &str, text: &str) -> Result<Facts, FactsFileError> {
+    // Check the version first, so a newer document gets a clear message instead of a field error.
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text)
+        && let Some(found) = v.get("schema_version").and_then(serde_json::Value::as_u64)
+        && found != u64::from(FACTS_SCHEMA_VERSION)
+    {
+        return Err(FactsFileError::Version {
+            path: shown.to_string(),
+            found,
+        });
+    }
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = match e.path().to_string() {
+            p if p == "." => "(top level)".to_string(),
+            p => p,
+        };
+        let inner = e.into_inner();
+        let text = inner.to_string();
+        let message = text
+            .find(" at line ")
+            .map_or(text.clone(), |i| text[..i].to_string());
+        FactsFileError::Invalid {
+            path: shown.to_string(),
+            line: inner.line(),
+            column: inner.column(),
+            field,
+            message,
+        }
+    })
+}
+
+fn parse_yaml(shown: &str, text: &str) -> Result<Facts, FactsFileError> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        schema_version: Option<u64>,
+    }
+    let located = |e: serde_saphyr::Error| {
+        FactsFileError::Yaml(crate::rules::LocatedError::from_yaml(shown, &e))
+    };
+    let head: Head = serde_saphyr::from_str(text).map_err(located)?;
+    if let Some(found) = head.schema_version
+        && found != u64::from(FACTS_SCHEMA_VERSION)
+    {
+        return Err(FactsFileError::Version {
+            path: shown.to_string(),
+            found,
+        });
+    }
+    serde_saphyr::from_str(text).map_err(located)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decompression_is_bounded() {
+        let mut out = Vec::new();
+        let mut r = Capped::new(&[7u8; 100][..], 100);
+        assert_eq!(r.read_to_end(&mut out).unwrap(), 100);
+        let mut r = Capped::new(&[7u8; 101][..], 100);
+        let err = r.read_to_end(&mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("more than 100 bytes"), "{err}");
+        assert!(read_capped(&[b'{'; 11][..], 10).is_err());
+    }
+
+    #[test]
+    fn a_gzipped_document_that_is_no_bundle_is_read_too() {
+        use std::io::Write;
+        let text = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/centos7/facts.json"
+        ))
+        .unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&text).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("facts.json.gz");
+        std::fs::write(&p, gz.finish().unwrap()).unwrap();
+        assert_eq!(
+            load_facts_file(&p).unwrap(),
+            parse("x", std::str::from_utf8(&text).unwrap()).unwrap()
+        );
+    }
+}
