@@ -219,9 +219,13 @@ struct CheckArgs {
     report_file: Option<PathBuf>,
     /// Evaluate a saved facts document instead of gathering from this host: JSON or YAML as
     /// `preflight facts` writes it, `-` for standard input, or a support bundle (.tar.gz,
-    /// .tar.zst) as it is.
+    /// .tar.zst) as it is (its logs scanned again with the signatures in force).
     #[arg(long, value_name = "FILE")]
     facts: Option<PathBuf>,
+    /// Judge a support bundle (.tar.gz, .tar.zst) instead of this host: its facts, and its
+    /// logs scanned with the log signatures in force now. The same as --facts BUNDLE.
+    #[arg(long, value_name = "BUNDLE", conflicts_with = "facts")]
+    bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -637,7 +641,12 @@ fn facts_and_context<'a>(
     quiet: bool,
 ) -> Result<(Facts, EvalContext<'a>), Failure> {
     let facts = match saved {
-        Some(path) => facts::load_facts_file(path).map_err(|e| Failure::Usage(e.to_string()))?,
+        Some(path) => {
+            let mut facts =
+                facts::load_facts_file(path).map_err(|e| Failure::Usage(e.to_string()))?;
+            scan_bundle_logs(path, opts, &mut facts)?;
+            facts
+        }
         None => {
             warn_about_rights(opts, quiet);
             gather_facts(opts, quiet)?
@@ -651,12 +660,56 @@ fn facts_and_context<'a>(
     Ok((facts, ctx))
 }
 
+/// A support bundle judged elsewhere: its logs are scanned again with the signatures in force
+/// now (windows ending when it was collected), so a newer rules file finds what an old bundle
+/// holds. A plain facts document keeps whatever log scan it carries.
+fn scan_bundle_logs(path: &Path, opts: &GatherOptions, facts: &mut Facts) -> Result<(), Failure> {
+    if opts.logs.patterns.is_empty() {
+        return Ok(());
+    }
+    let files = facts::saved::bundle_log_files(path, opts.logs.max_bytes)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let Some(files) = files else {
+        return Ok(());
+    };
+    let containers = match &facts.docker {
+        Some(facts::Fact::Available(d)) => {
+            d.wa.as_ref()
+                .map(|w| w.containers.clone())
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    let shown = format!("bundle {}", path.display());
+    facts.logs = Some(
+        facts::logs::from_bundle(
+            &files,
+            &opts.logs.patterns,
+            &containers,
+            facts.collected_at,
+            &shown,
+        )
+        .into(),
+    );
+    Ok(())
+}
+
 fn check(args: CheckArgs, quiet: bool, verbose: u8) -> Result<i32, Failure> {
     let started_at = OffsetDateTime::now_utc();
     let clock = Instant::now();
     let (set, config, opts) = setup(&args.rules, &args.gather)?;
+    if let Some(b) = &args.bundle
+        && facts::saved::bundle_log_files(b, 1)
+            .map_err(|e| Failure::Usage(e.to_string()))?
+            .is_none()
+    {
+        return Err(Failure::Usage(format!(
+            "--bundle {}: not a support bundle (.tar.gz or .tar.zst); use --facts for a facts document",
+            b.display()
+        )));
+    }
     let (facts, ctx) = facts_and_context(
-        args.facts.as_deref(),
+        args.facts.as_deref().or(args.bundle.as_deref()),
         &opts,
         &config,
         args.profile,

@@ -547,6 +547,41 @@ fn every_signature_sees_the_real_message_live() {
     }
     // The example is redacted like the bundle: no password from a command line leaks.
     assert!(!r.to_string().contains("ed-pass"));
+
+    // Offline: a bundle of this host, judged elsewhere with the current signatures, gives the
+    // same findings.
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("host.tar.gz");
+    let out = common::preflight()
+        .args([
+            "bundle",
+            "--docker-host",
+            "unix:///var/run/docker.sock",
+            "--no-statx-probe",
+            "-o",
+        ])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, offline) = check_json(&["--bundle", bundle.to_str().unwrap()]);
+    for (id, status, needle) in expected(&m) {
+        let (got, message) = verdict(&offline, id);
+        assert_eq!(got, status, "{id} from the bundle: {message}");
+        assert!(
+            message.contains(needle.as_str()),
+            "{id} from the bundle: {message}"
+        );
+    }
+    let logs = &offline["results"];
+    assert!(
+        logs.to_string().contains("bundle"),
+        "the findings say they come from the bundle"
+    );
 }
 
 /// A healthy deployment's logs: the container signatures pass, each naming what it read.

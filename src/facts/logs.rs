@@ -11,7 +11,6 @@
 //! match are kept, redacted with the bundle's redactor, because facts documents are shared.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use regex::bytes::{Regex, RegexSet};
@@ -795,108 +794,120 @@ fn state_line(at: &str, name: &str) -> String {
     )
 }
 
-/// Reads a support bundle's copies of the sources (extracted into `root`, the bundle's top
-/// folder) and scans them with `patterns`, windows ending at the bundle's collection time.
+/// The files of a support bundle the log scan reads, by their path under the bundle's top
+/// folder (`docker/NAME/logs.txt`), each its newest bytes.
+pub type BundleFiles = BTreeMap<String, Vec<u8>>;
+
+/// Whether a path under a bundle's top folder is one the log scan reads.
+pub fn bundle_wants(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        ["host", "dmesg-tail"] => true,
+        ["docker", _, "logs.txt" | "inspect.json"] => true,
+        ["docker", _, "files", name] => {
+            name.ends_with("-crash.log") || *name == "web.log" || *name == "error.log"
+        }
+        _ => false,
+    }
+}
+
+/// Scans a support bundle's copies of the sources with `patterns`, windows ending at the
+/// bundle's collection time (`until`): so an old bundle is judged with the current signatures.
 ///
-/// Layout read: `docker/NAME/logs.txt` (with `inspect.json` telling coreapp, webapp or a
-/// database image), `docker/NAME/files/*-crash.log`, `web.log`, `error.log`, and
-/// `host/dmesg-tail` for the kernel.
+/// Layout read: `docker/NAME/logs.txt` (with `inspect.json` telling a database image; the
+/// WhatsApp roles come from the bundle's facts, `containers`), `docker/NAME/files/*-crash.log`,
+/// `web.log`, `error.log`, and `host/dmesg-tail` for the kernel.
 pub fn from_bundle(
-    root: &Path,
+    files: &BundleFiles,
     patterns: &[Pattern],
     containers: &[ContainerFacts],
     until: OffsetDateTime,
     shown_as: &str,
-    max: usize,
 ) -> Result<LogsFacts, String> {
     let scanner = Scanner::new(patterns).map_err(|e| e.to_string())?;
-    let read = |p: &Path| -> Option<Vec<u8>> {
-        let f = std::fs::File::open(p).ok()?;
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(f, (max * 4) as u64), &mut buf).ok()?;
-        Some(newest(buf, max).0)
-    };
     let mut texts = Vec::new();
-    let docker_dir = root.join("docker");
-    if let Ok(entries) = std::fs::read_dir(&docker_dir) {
-        let mut dirs: Vec<_> = entries.flatten().filter(|e| e.path().is_dir()).collect();
-        dirs.sort_by_key(|e| e.file_name());
-        for dir in dirs {
-            let name = dir.file_name().to_string_lossy().into_owned();
-            let inspect: Option<serde_json::Value> = read(&dir.path().join("inspect.json"))
-                .and_then(|b| serde_json::from_slice(&b).ok());
-            let image = inspect
-                .as_ref()
-                .and_then(|i| i["Config"]["Image"].as_str())
-                .unwrap_or_default()
-                .to_string();
-            let role = containers.iter().find(|c| c.name == name).map(|c| c.role);
-            let (logs_source, files): (Option<LogSource>, Vec<(&str, LogSource)>) = match role {
-                Some(Role::Coreapp) => (
-                    Some(LogSource::Coreapp),
-                    vec![("-crash.log", LogSource::CoreappCrash)],
-                ),
-                Some(Role::Webapp) => (
-                    Some(LogSource::Webapp),
-                    vec![
-                        ("web.log", LogSource::WebLog),
-                        ("error.log", LogSource::LighttpdError),
-                    ],
-                ),
-                None if super::docker::containers::is_database_image(&image) => {
-                    (Some(LogSource::Database), Vec::new())
-                }
-                None => (None, Vec::new()),
-            };
-            let shown = format!("container {name}");
-            if let Some(source) = logs_source
-                && let Some(text) = read(&dir.path().join("logs.txt"))
-            {
-                texts.push(SourceText {
-                    source,
-                    name: shown.clone(),
-                    text,
-                    dating: Dating::Docker,
-                });
+    let mut names: Vec<&str> = files
+        .keys()
+        .filter_map(|k| k.strip_prefix("docker/")?.split('/').next())
+        .collect();
+    names.dedup();
+    for name in names {
+        let file = |rest: &str| files.get(&format!("docker/{name}/{rest}"));
+        let inspect: Option<serde_json::Value> =
+            file("inspect.json").and_then(|b| serde_json::from_slice(b).ok());
+        let image = inspect
+            .as_ref()
+            .and_then(|i| i["Config"]["Image"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        let role = containers.iter().find(|c| c.name == name).map(|c| c.role);
+        let (logs_source, wanted): (Option<LogSource>, Vec<(&str, LogSource)>) = match role {
+            Some(Role::Coreapp) => (
+                Some(LogSource::Coreapp),
+                vec![("-crash.log", LogSource::CoreappCrash)],
+            ),
+            Some(Role::Webapp) => (
+                Some(LogSource::Webapp),
+                vec![
+                    ("web.log", LogSource::WebLog),
+                    ("error.log", LogSource::LighttpdError),
+                ],
+            ),
+            None if super::docker::containers::is_database_image(&image) => {
+                (Some(LogSource::Database), Vec::new())
             }
-            if role.is_some()
-                && let Some(i) = &inspect
-                && i["State"]["OOMKilled"].as_bool() == Some(true)
-            {
+            None => (None, Vec::new()),
+        };
+        let shown = format!("container {name}");
+        if let Some(source) = logs_source
+            && let Some(text) = file("logs.txt")
+        {
+            texts.push(SourceText {
+                source,
+                name: shown.clone(),
+                text: text.clone(),
+                dating: Dating::Docker,
+            });
+        }
+        if role.is_some() {
+            let killed = inspect
+                .as_ref()
+                .filter(|i| i["State"]["OOMKilled"].as_bool() == Some(true));
+            let text = killed.map_or_else(Vec::new, |i| {
                 let at = i["State"]["FinishedAt"].as_str().unwrap_or_default();
+                state_line(at, name).into_bytes()
+            });
+            if inspect.is_some() {
                 texts.push(SourceText {
                     source: LogSource::DockerState,
                     name: shown.clone(),
-                    text: state_line(at, &name).into_bytes(),
+                    text,
                     dating: Dating::Leading,
                 });
             }
-            if let Ok(files_dir) = std::fs::read_dir(dir.path().join("files")) {
-                let mut fs: Vec<_> = files_dir.flatten().collect();
-                fs.sort_by_key(|e| e.file_name());
-                for f in fs {
-                    let fname = f.file_name().to_string_lossy().into_owned();
-                    for (suffix, source) in &files {
-                        if fname.ends_with(suffix)
-                            && let Some(text) = read(&f.path())
-                        {
-                            texts.push(SourceText {
-                                source: *source,
-                                name: format!("{shown} {fname}"),
-                                text,
-                                dating: Dating::Leading,
-                            });
-                        }
-                    }
+        }
+        let prefix = format!("docker/{name}/files/");
+        for (path, bytes) in files.range(prefix.clone()..) {
+            let Some(fname) = path.strip_prefix(&prefix) else {
+                break;
+            };
+            for (suffix, source) in &wanted {
+                if fname.ends_with(suffix) {
+                    texts.push(SourceText {
+                        source: *source,
+                        name: format!("{shown} {fname}"),
+                        text: bytes.clone(),
+                        dating: Dating::Leading,
+                    });
                 }
             }
         }
     }
-    if let Some(text) = read(&root.join("host/dmesg-tail")) {
+    if let Some(text) = files.get("host/dmesg-tail") {
         texts.push(SourceText {
             source: LogSource::Kernel,
             name: "host/dmesg-tail".into(),
-            text,
+            text: text.clone(),
             dating: Dating::Leading,
         });
     }
@@ -915,6 +926,11 @@ pub fn from_bundle(
         }
     }
     Ok(scanner.scan(&texts, &unreadable, until, shown_as))
+}
+
+/// The newest `max` bytes of a file read whole, from a line start.
+pub fn keep_newest(bytes: Vec<u8>, max: usize) -> Vec<u8> {
+    newest(bytes, max).0
 }
 
 #[cfg(test)]

@@ -79,6 +79,73 @@ pub fn load_facts_file(path: &Path) -> Result<Facts, FactsFileError> {
     }
 }
 
+/// The files of a support bundle that the log scan reads (see [`super::logs::bundle_wants`]),
+/// each its newest `max` bytes, by their path under the top folder; `None` when `path` is not
+/// a bundle. Decompression is bounded as for the facts.
+pub fn bundle_log_files(
+    path: &Path,
+    max: usize,
+) -> Result<Option<super::logs::BundleFiles>, FactsFileError> {
+    let shown = path.display().to_string();
+    let read_err = |source| FactsFileError::Read {
+        path: shown.clone(),
+        source,
+    };
+    if path.as_os_str() == "-" {
+        return Ok(None);
+    }
+    let mut input = std::fs::File::open(path).map_err(read_err)?;
+    let mut head = Vec::with_capacity(8);
+    (&mut input)
+        .take(8)
+        .read_to_end(&mut head)
+        .map_err(read_err)?;
+    let Some(format) = compressed::sniff(&head) else {
+        return Ok(None);
+    };
+    let whole = io::Cursor::new(head).chain(input);
+    let decoder = compressed::decoder(format, whole).map_err(read_err)?;
+    let mut r = Capped::new(decoder, MAX_BUNDLE_BYTES);
+    let mut first = Vec::with_capacity(512);
+    (&mut r)
+        .take(512)
+        .read_to_end(&mut first)
+        .map_err(read_err)?;
+    if first.get(257..262) != Some(b"ustar") {
+        return Ok(None);
+    }
+    let mut archive = tar::Archive::new(io::Cursor::new(first).chain(r));
+    let mut files = super::logs::BundleFiles::new();
+    for entry in archive.entries().map_err(read_err)? {
+        let mut entry = entry.map_err(read_err)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry.path().map_err(read_err)?.display().to_string();
+        let Some((_, inner)) = name.split_once('/') else {
+            continue;
+        };
+        if !super::logs::bundle_wants(inner) {
+            continue;
+        }
+        // The newest bytes of however long a file: read on, dropping the oldest part.
+        let mut bytes = Vec::new();
+        let mut chunk = vec![0u8; 1 << 16];
+        loop {
+            let n = entry.read(&mut chunk).map_err(read_err)?;
+            if n == 0 {
+                break;
+            }
+            bytes.extend_from_slice(&chunk[..n]);
+            if bytes.len() > max.saturating_mul(2) {
+                bytes.drain(..bytes.len() - max);
+            }
+        }
+        files.insert(inner.to_string(), super::logs::keep_newest(bytes, max));
+    }
+    Ok(Some(files))
+}
+
 /// A compressed input: a bundle (a tar archive), or a compressed facts document.
 fn from_compressed(shown: &str, mut r: Capped<impl Read>) -> Result<Facts, FactsFileError> {
     let read_err = |source| FactsFileError::Read {
