@@ -852,6 +852,50 @@ mod tests {
     }
 
     #[test]
+    fn which_logs_are_read_from_their_files() {
+        use bollard::models::{ContainerInspectResponse, HostConfig, HostConfigLogConfig};
+        let inspect = |driver: &str, path: &str, opts: &[(&str, &str)]| ContainerInspectResponse {
+            log_path: Some(path.to_string()),
+            host_config: Some(HostConfig {
+                log_config: Some(HostConfigLogConfig {
+                    typ: Some(driver.to_string()),
+                    config: Some(
+                        opts.iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                    ),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let local = LogAccess {
+            route: LogRoute::Auto,
+            endpoint: "unix:///var/run/docker.sock",
+        };
+        let json = inspect("json-file", "/d/c-json.log", &[("max-file", "5")]);
+        assert_eq!(
+            json_file_log(&json, local),
+            Ok((PathBuf::from("/d/c-json.log"), 5))
+        );
+        let unrotated = inspect("json-file", "/d/c-json.log", &[]);
+        assert_eq!(json_file_log(&unrotated, local).map(|(_, n)| n), Ok(1));
+        let why = |i: &ContainerInspectResponse, a: LogAccess<'_>| json_file_log(i, a).unwrap_err();
+        assert!(why(&inspect("local", "", &[]), local).contains("\"local\""));
+        assert!(why(&inspect("json-file", "", &[]), local).contains("no log file"));
+        let remote = LogAccess {
+            endpoint: "tcp://10.0.0.5:2376",
+            ..local
+        };
+        assert!(why(&json, remote).contains("tcp://10.0.0.5:2376"));
+        let api = LogAccess {
+            route: LogRoute::Api,
+            ..local
+        };
+        assert!(why(&json, api).contains("--container-logs api"));
+    }
+
+    #[test]
     fn tails() {
         assert_eq!(tail_lines(b"a\nb\nc\n", 2), b"b\nc\n");
         assert_eq!(tail_lines(b"a\nb", 5), b"a\nb");

@@ -14,7 +14,9 @@
 //!   skipped) newer than it;
 //! - rotated files (`<log>.1` … `<log>.<max-file − 1>`, or their `.gz` forms when `compress`
 //!   is on) come first, oldest first; a compressed file whose recorded last time is before
-//!   `since` is not read.
+//!   `since` is not read. (One known difference: dockerd 20.10 then skips the newer rotated
+//!   files as well, losing entries of the window; later releases, and this reader, do not.
+//!   See `decompress`.)
 //!
 //! The window is found by binary search on the entries' times, so it assumes they grow along
 //! the file. dockerd stamps an entry when its copier reads the line and writes it under a lock,
@@ -442,11 +444,8 @@ fn open_once(
                     scratch_files.push(t);
                     Segment { name, file, len }
                 }
-                // Wholly before the window, and so is every older file.
-                None => {
-                    segments.clear();
-                    continue;
-                }
+                // Wholly before the window.
+                None => continue,
             }
         } else {
             let len = f.metadata().map_err(io(&p))?.len();
@@ -491,7 +490,10 @@ struct RotateMetadata {
 }
 
 /// Decompresses a rotated `.gz` file into a scratch file, or `None` when its recorded last
-/// entry is before `since_ns` − [`SLACK_NS`] (dockerd skips it, and all older files, too).
+/// entry is before `since_ns` − [`SLACK_NS`] (Go's zero time means unknown). dockerd skips
+/// such a file too; 20.10 also skips every rotated file newer than it (a `break` for a
+/// `continue`, fixed in later releases), so its API loses the part of a window that lies in
+/// rotated files once the oldest compressed one ends before `since`: this reader does not.
 fn decompress(
     path: &Path,
     file: File,
@@ -507,6 +509,7 @@ fn decompress(
     let n = dec.read(&mut first).map_err(err)?;
     if let (Some(since), Some(extra)) = (since_ns, dec.header().and_then(|h| h.extra()))
         && let Ok(meta) = serde_json::from_slice::<RotateMetadata>(extra)
+        && !meta.last_time.starts_with("0001-01-01T00:00:00")
         && let Some((last, _, _)) = parse_time(&meta.last_time)
         && last < since - SLACK_NS
     {
