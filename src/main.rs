@@ -228,6 +228,13 @@ struct CheckArgs {
     bundle: Option<PathBuf>,
 }
 
+/// `preflight bundle --container-logs`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ContainerLogs {
+    Auto,
+    Api,
+}
+
 #[derive(Debug, Args)]
 struct BundleArgs {
     /// Where to write the bundle: .tar.gz (gzip) or .tar.zst (zstd), `-` for standard output
@@ -253,6 +260,11 @@ struct BundleArgs {
     /// Container logs until: the same forms as --since (default: now).
     #[arg(long, value_name = "WHEN")]
     until: Option<String>,
+    /// How container logs are read: `auto` reads json-file logs from their files when the
+    /// engine is on this host and they are readable (else the Engine API); `api` always asks
+    /// the Engine API (slower; the same bytes).
+    #[arg(long, value_enum, default_value_t = ContainerLogs::Auto)]
+    container_logs: ContainerLogs,
     /// Largest file kept; larger logs keep their newest part.
     #[arg(long, default_value = "25MiB", value_name = "SIZE")]
     max_file_size: String,
@@ -992,6 +1004,10 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
         window: wa_preflight::bundle::collect::Window {
             since: Some(since),
             until,
+        },
+        container_logs: match args.container_logs {
+            ContainerLogs::Auto => wa_preflight::bundle::collect::LogRoute::Auto,
+            ContainerLogs::Api => wa_preflight::bundle::collect::LogRoute::Api,
         },
         limits,
         include: args.include.clone(),

@@ -20,6 +20,30 @@ pub struct Spooled {
     pub file: PathBuf,
     /// Set when the source was already cut while collecting (only its newest part fetched).
     pub cut_at_source: Option<String>,
+    /// For a container log: where it was read from, and why.
+    pub log_source: Option<LogSource>,
+}
+
+/// Where a container log was read from (recorded in the manifest).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogSource {
+    /// `json-file`: the log files read from disk; `engine-api`: streamed by dockerd.
+    pub via: String,
+    /// Why this way (the log driver, the file that could not be read, the operator's choice).
+    pub reason: String,
+    /// The files read, oldest first (empty through the API).
+    pub files: Vec<String>,
+}
+
+/// How `preflight bundle` reads container logs (`--container-logs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogRoute {
+    /// From the json-file log files when the engine is local and they are readable, else
+    /// through the Engine API.
+    #[default]
+    Auto,
+    /// Always through the Engine API.
+    Api,
 }
 
 /// What a collector ended with.
@@ -67,6 +91,7 @@ impl Spool {
             producer: producer.to_string(),
             file,
             cut_at_source: None,
+            log_source: None,
         })
     }
 
@@ -115,6 +140,7 @@ impl Spool {
             file,
             cut_at_source: (meta.len() > max)
                 .then(|| format!("only the newest {max} of {} bytes were read", meta.len())),
+            log_source: None,
         })
     }
 }
@@ -178,6 +204,7 @@ impl Spool {
             file,
             cut_at_source: dropped
                 .then(|| format!("decompressed to {total} bytes; only the newest part was kept")),
+            log_source: None,
         })
     }
 }
@@ -378,6 +405,14 @@ pub struct Window {
     pub until: Option<i64>,
 }
 
+/// How container logs may be read: the operator's choice and the engine's endpoint
+/// (`unix:///var/run/docker.sock`, `tcp://…`).
+#[derive(Debug, Clone, Copy)]
+pub struct LogAccess<'a> {
+    pub route: LogRoute,
+    pub endpoint: &'a str,
+}
+
 /// One container: inspect, logs in the window, and the files the client writes inside it.
 pub async fn container(
     spool: &Spool,
@@ -386,6 +421,7 @@ pub async fn container(
     kind: ContainerKind,
     window: Window,
     max: u64,
+    access: LogAccess<'_>,
 ) -> Result<Vec<Spooled>, String> {
     let producer = format!("container {name}");
     let inspect = docker
@@ -401,6 +437,199 @@ pub async fn container(
             )
             .map_err(|e| e.to_string())?,
     ];
+    files.push(
+        logs(
+            spool, docker, name, &inspect, window, max, access, &producer,
+        )
+        .await?,
+    );
+    let wanted: Vec<(&str, &str)> = match kind {
+        ContainerKind::Coreapp => vec![("/usr/local/waent/logs", "-crash.log")],
+        ContainerKind::Webapp => vec![
+            ("/var/log/whatsapp/web.log", ""),
+            ("/var/log/lighttpd/error.log", ""),
+        ],
+        ContainerKind::Database => Vec::new(),
+    };
+    for (path, suffix) in wanted {
+        match archive(spool, docker, name, path, suffix, max, &producer).await {
+            Ok(mut f) => files.append(&mut f),
+            Err(e) => files.push(
+                spool
+                    .bytes(
+                        &format!(
+                            "docker/{name}/{}.error",
+                            path.trim_start_matches('/').replace('/', "_")
+                        ),
+                        &producer,
+                        e.as_bytes(),
+                    )
+                    .map_err(|e| e.to_string())?,
+            ),
+        }
+    }
+    Ok(files)
+}
+
+/// A container's log for the window, as `docker/NAME/logs.txt`: from its json-file log files
+/// when it can ([`json_file`](super::json_file)), else through the Engine API; the same
+/// bytes either way, and the manifest says which way and why.
+#[allow(clippy::too_many_arguments)]
+async fn logs(
+    spool: &Spool,
+    docker: &Docker,
+    name: &str,
+    inspect: &bollard::models::ContainerInspectResponse,
+    window: Window,
+    max: u64,
+    access: LogAccess<'_>,
+    producer: &str,
+) -> Result<Spooled, String> {
+    let path = format!("docker/{name}/logs.txt");
+    let reason = match json_file_log(inspect, access) {
+        Ok((log_file, max_file)) => {
+            let out = spool.next_path();
+            let scratch = out
+                .parent()
+                .map(Path::to_path_buf)
+                .ok_or("the spool file has no folder")?;
+            let read = {
+                let out = out.clone();
+                let log_file = log_file.clone();
+                tokio::task::spawn_blocking(move || {
+                    read_json_file(&log_file, max_file, window, max, &out, &scratch)
+                })
+                .await
+            };
+            match read {
+                Ok(Ok(outcome)) => {
+                    return Ok(Spooled {
+                        path,
+                        producer: producer.to_string(),
+                        file: out,
+                        cut_at_source: outcome.cut.then(|| {
+                            format!(
+                                "only the newest {} bytes of the window were read from the \
+                                 json-file log",
+                                outcome.written
+                            )
+                        }),
+                        log_source: Some(LogSource {
+                            via: "json-file".into(),
+                            reason: "json-file log driver; its files are readable on this host"
+                                .into(),
+                            files: outcome.files,
+                        }),
+                    });
+                }
+                Ok(Err(e)) => {
+                    let _ = std::fs::remove_file(&out);
+                    tracing::warn!(container = name, error = %e, "reading the log file failed; using the Engine API");
+                    format!("reading {} failed: {e}", log_file.display())
+                }
+                Err(e) => format!("the log file reader stopped: {e}"),
+            }
+        }
+        Err(reason) => reason,
+    };
+    let source = LogSource {
+        via: "engine-api".into(),
+        reason,
+        files: Vec::new(),
+    };
+    match api_logs(spool, docker, name, inspect, window, max).await {
+        Ok((file, cut_at_source)) => Ok(Spooled {
+            path,
+            producer: producer.to_string(),
+            file,
+            cut_at_source,
+            log_source: Some(source),
+        }),
+        // A driver that keeps nothing (`none`) or a log the engine cannot read: say so in
+        // the bundle and keep the container's other files.
+        Err(e) => {
+            let mut f = spool
+                .bytes(&format!("docker/{name}/logs.error"), producer, e.as_bytes())
+                .map_err(|e| e.to_string())?;
+            f.log_source = Some(source);
+            Ok(f)
+        }
+    }
+}
+
+/// The container's json-file log and its `max-file` option, or why it is read through the
+/// Engine API instead.
+fn json_file_log(
+    inspect: &bollard::models::ContainerInspectResponse,
+    access: LogAccess<'_>,
+) -> Result<(PathBuf, u32), String> {
+    if access.route == LogRoute::Api {
+        return Err("--container-logs api".into());
+    }
+    if !access.endpoint.starts_with("unix://") {
+        return Err(format!(
+            "the engine is reached at {}: its log files are not on this host",
+            access.endpoint
+        ));
+    }
+    let config = inspect
+        .host_config
+        .as_ref()
+        .and_then(|h| h.log_config.as_ref());
+    let driver = config.and_then(|c| c.typ.as_deref()).unwrap_or("");
+    if driver != "json-file" {
+        return Err(format!(
+            "log driver {driver:?}: only json-file logs are read from their files"
+        ));
+    }
+    let path = inspect
+        .log_path
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or("the engine reports no log file")?;
+    // dockerd reads `max-file` − 1 rotated files; unset means 1 (no rotation).
+    let max_file = config
+        .and_then(|c| c.config.as_ref())
+        .and_then(|c| c.get("max-file"))
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(1);
+    Ok((PathBuf::from(path), max_file))
+}
+
+/// Reads the window of a json-file log into `out`: at least twice `max` bytes of its newest
+/// entries (the bundle then keeps `max` of them, after redaction), or all of it.
+fn read_json_file(
+    log_file: &Path,
+    max_file: u32,
+    window: Window,
+    max: u64,
+    out: &Path,
+    scratch: &Path,
+) -> Result<super::json_file::Outcome, super::json_file::ReadError> {
+    use super::json_file::{self, ReadError};
+    let w = json_file::Window::from_secs(window.since, window.until);
+    let log = json_file::open(log_file, max_file, w.since_ns, scratch)?;
+    let io = |e: std::io::Error| ReadError::Io {
+        path: out.display().to_string(),
+        source: e,
+    };
+    let mut writer =
+        std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(out).map_err(io)?);
+    let outcome = log.read(&w, max.saturating_mul(2), &mut writer, scratch)?;
+    std::io::Write::flush(&mut writer).map_err(io)?;
+    Ok(outcome)
+}
+
+/// The log for the window through `GET /containers/{name}/logs`, spooled; and, when it was
+/// cut while collecting, how.
+async fn api_logs(
+    spool: &Spool,
+    docker: &Docker,
+    name: &str,
+    inspect: &bollard::models::ContainerInspectResponse,
+    window: Window,
+    max: u64,
+) -> Result<(PathBuf, Option<String>), String> {
     // Logs, streamed to disk: a few GiB of logs must not need as much memory.
     let mut opts = LogsOptionsBuilder::default()
         .stdout(true)
@@ -466,38 +695,7 @@ pub async fn container(
             max.saturating_mul(4)
         ));
     }
-    files.push(Spooled {
-        path: format!("docker/{name}/logs.txt"),
-        producer: producer.clone(),
-        file: log_path,
-        cut_at_source,
-    });
-    let wanted: Vec<(&str, &str)> = match kind {
-        ContainerKind::Coreapp => vec![("/usr/local/waent/logs", "-crash.log")],
-        ContainerKind::Webapp => vec![
-            ("/var/log/whatsapp/web.log", ""),
-            ("/var/log/lighttpd/error.log", ""),
-        ],
-        ContainerKind::Database => Vec::new(),
-    };
-    for (path, suffix) in wanted {
-        match archive(spool, docker, name, path, suffix, max, &producer).await {
-            Ok(mut f) => files.append(&mut f),
-            Err(e) => files.push(
-                spool
-                    .bytes(
-                        &format!(
-                            "docker/{name}/{}.error",
-                            path.trim_start_matches('/').replace('/', "_")
-                        ),
-                        &producer,
-                        e.as_bytes(),
-                    )
-                    .map_err(|e| e.to_string())?,
-            ),
-        }
-    }
-    Ok(files)
+    Ok((log_path, cut_at_source))
 }
 
 /// For a container log file much larger than `cap`, how many of its newest lines fill about
@@ -607,6 +805,7 @@ async fn archive(
             producer: producer.to_string(),
             file,
             cut_at_source: None,
+            log_source: None,
         });
     }
     let _ = std::fs::remove_file(&tar_path);
@@ -636,6 +835,50 @@ mod tests {
         ] {
             assert!(!is_database_image(other), "{other}");
         }
+    }
+
+    #[test]
+    fn which_logs_are_read_from_their_files() {
+        use bollard::models::{ContainerInspectResponse, HostConfig, HostConfigLogConfig};
+        let inspect = |driver: &str, path: &str, opts: &[(&str, &str)]| ContainerInspectResponse {
+            log_path: Some(path.to_string()),
+            host_config: Some(HostConfig {
+                log_config: Some(HostConfigLogConfig {
+                    typ: Some(driver.to_string()),
+                    config: Some(
+                        opts.iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                    ),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let local = LogAccess {
+            route: LogRoute::Auto,
+            endpoint: "unix:///var/run/docker.sock",
+        };
+        let json = inspect("json-file", "/d/c-json.log", &[("max-file", "5")]);
+        assert_eq!(
+            json_file_log(&json, local),
+            Ok((PathBuf::from("/d/c-json.log"), 5))
+        );
+        let unrotated = inspect("json-file", "/d/c-json.log", &[]);
+        assert_eq!(json_file_log(&unrotated, local).map(|(_, n)| n), Ok(1));
+        let why = |i: &ContainerInspectResponse, a: LogAccess<'_>| json_file_log(i, a).unwrap_err();
+        assert!(why(&inspect("local", "", &[]), local).contains("\"local\""));
+        assert!(why(&inspect("json-file", "", &[]), local).contains("no log file"));
+        let remote = LogAccess {
+            endpoint: "tcp://10.0.0.5:2376",
+            ..local
+        };
+        assert!(why(&json, remote).contains("tcp://10.0.0.5:2376"));
+        let api = LogAccess {
+            route: LogRoute::Api,
+            ..local
+        };
+        assert!(why(&json, api).contains("--container-logs api"));
     }
 
     #[test]

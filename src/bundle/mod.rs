@@ -8,6 +8,7 @@
 
 pub mod collect;
 pub mod compressed;
+pub mod json_file;
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
@@ -119,6 +120,9 @@ pub struct ManifestFile {
     pub truncated: Option<Truncation>,
     /// Set when the source itself was only partly read (a huge log's newest lines).
     pub cut_at_source: Option<String>,
+    /// For a container log: read from its json-file log files or through the Engine API,
+    /// and why (manifest schema 2).
+    pub log_source: Option<collect::LogSource>,
     /// Values replaced in this file, per redaction rule.
     pub redactions: BTreeMap<String, u64>,
 }
@@ -129,6 +133,9 @@ pub struct Truncation {
     pub original_size: u64,
     pub kept: String,
 }
+
+/// The shape of `manifest.json`: 2 added each file's `log_source`.
+pub const MANIFEST_SCHEMA_VERSION: u32 = 2;
 
 /// `manifest.json`.
 #[derive(Debug, Clone, Serialize)]
@@ -196,7 +203,12 @@ fn prepare(
     let mut head = Vec::new();
     (&mut f).take(64 * 1024).read_to_end(&mut head)?;
     let skip = head.iter().position(|b| *b == b'\n').map_or(0, |i| i + 1) as u64;
-    let start = len - limits.max_file + skip;
+    // When the newest line alone is longer than the cap, its newest part is kept rather
+    // than nothing.
+    let start = match len - limits.max_file + skip {
+        start if start >= len => len - limits.max_file,
+        start => start,
+    };
     f.seek(SeekFrom::Start(start))?;
     let mut cut = tempfile::NamedTempFile::new()?;
     std::io::copy(&mut f, cut.as_file_mut())?;
@@ -342,11 +354,12 @@ pub fn write(
             sha256,
             truncated,
             cut_at_source: item.cut_at_source,
+            log_source: item.log_source,
             redactions,
         });
     }
     let manifest = Manifest {
-        schema_version: 1,
+        schema_version: MANIFEST_SCHEMA_VERSION,
         tool: crate::report::ToolInfo::current(),
         created_at: now
             .format(&time::format_description::well_known::Rfc3339)
@@ -495,6 +508,26 @@ mod tests {
     }
 
     #[test]
+    fn a_last_line_longer_than_the_cap_keeps_its_newest_part() {
+        let mut text = b"short line\n".to_vec();
+        text.extend(std::iter::repeat_n(b'L', 10_000));
+        text.extend_from_slice(b"END\n");
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("log");
+        std::fs::write(&src, &text).unwrap();
+        let limits = Limits {
+            max_file: 4096,
+            ..Limits::default()
+        };
+        let (mut f, size, cut) = prepare("log", &src, None, &limits).unwrap();
+        let mut kept = Vec::new();
+        f.as_file_mut().read_to_end(&mut kept).unwrap();
+        assert_eq!(size, 4096);
+        assert_eq!(kept, text[text.len() - 4096..]);
+        assert!(cut.is_some());
+    }
+
+    #[test]
     fn the_leak_scan_refuses_to_write() {
         // Without redaction the secret stays; the scan (given it) must catch it.
         let (_spool, items) = spool_one(b"password is s3cr3t-value\n");
@@ -518,6 +551,8 @@ pub struct Request<'a> {
     /// Personal data redacted besides secrets.
     pub personal: PersonalData,
     pub window: collect::Window,
+    /// How container logs are read (`--container-logs`).
+    pub container_logs: collect::LogRoute,
     pub limits: Limits,
     /// Extra host files to include (`--include`).
     pub include: Vec<PathBuf>,
@@ -590,10 +625,10 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
         },
         _ => Vec::new(),
     };
-    let docker = crate::facts::docker::connect(&req.docker)
-        .await
-        .ok()
-        .map(|c| c.docker);
+    let (docker, endpoint) = match crate::facts::docker::connect(&req.docker).await {
+        Ok(c) => (Some(c.docker), c.endpoint),
+        Err(_) => (None, String::new()),
+    };
     // A database container beside the client, if one runs.
     if let Some(d) = &docker
         && let Ok(list) = d
@@ -775,7 +810,18 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
                     collect::run(
                         label,
                         d,
-                        collect::container(spool_ref, dk, name, *kind, req.window, max),
+                        collect::container(
+                            spool_ref,
+                            dk,
+                            name,
+                            *kind,
+                            req.window,
+                            max,
+                            collect::LogAccess {
+                                route: req.container_logs,
+                                endpoint: &endpoint,
+                            },
+                        ),
                     )
                 });
             all = futures_util::future::join_all(futs).await;
