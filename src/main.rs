@@ -122,7 +122,7 @@ pub(crate) struct GatherArgs {
     #[arg(long)]
     no_statx_probe: bool,
     /// Seconds each Docker API step may take (default 5).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = wa_preflight::bounds::timeout_flag)]
     docker_timeout: Option<f64>,
     /// The database as a URL: mysql://user@host:port or postgres://user@host:port (a
     /// password in the URL is used but never shown; prefer --db-password-file).
@@ -145,10 +145,10 @@ pub(crate) struct GatherArgs {
     #[arg(long, value_name = "FILE")]
     db_env: Option<PathBuf>,
     /// Round trips timed for the database latency (default 50).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = wa_preflight::bounds::samples_flag)]
     db_samples: Option<usize>,
     /// Seconds connecting to the database and each measurement may take (default 5).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = wa_preflight::bounds::timeout_flag)]
     db_timeout: Option<f64>,
     /// The client's API base URL (default: the webapp container's published port 443, as
     /// https://127.0.0.1:PORT).
@@ -165,7 +165,7 @@ pub(crate) struct GatherArgs {
     #[arg(long, value_name = "FILE")]
     api_ca_file: Option<PathBuf>,
     /// Seconds each API request may take (default 5).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = wa_preflight::bounds::timeout_flag)]
     api_timeout: Option<f64>,
     /// Show the registered phone number from /v1/support in the facts and report.
     #[arg(long)]
@@ -382,9 +382,9 @@ fn run(cli: Cli) -> Result<i32, Failure> {
 pub(crate) fn load_rules(files: &RuleFiles) -> Result<RuleSet, Failure> {
     let mut set = RuleSet::embedded()?;
     for path in &files.files {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Failure::Usage(format!("cannot read rules file {}: {e}", path.display()))
-        })?;
+        let text =
+            wa_preflight::input::read_text(path, "rules file", wa_preflight::input::TEXT_LIMIT)
+                .map_err(|e| Failure::Usage(e.to_string()))?;
         set.merge(RuleSet::from_yaml(&path.display().to_string(), &text)?)?;
     }
     Ok(set)
@@ -592,18 +592,22 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
     use wa_preflight::bundle::{self, BundleError, Created, Limits, Request};
     use wa_preflight::rules::quantity::parse_size;
     let started_at = OffsetDateTime::now_utc();
-    let when =
-        |t: &str| wa_preflight::when::parse_when(t, started_at).map(OffsetDateTime::unix_timestamp);
-    let since = when(&args.since).map_err(Failure::Usage)?;
+    let when = |flag: &str, t: &str| {
+        wa_preflight::when::parse_when(t, started_at)
+            .map(OffsetDateTime::unix_timestamp)
+            .map_err(|e| Failure::Usage(format!("{flag}: {e}")))
+    };
+    let since = when("--since", &args.since)?;
     let until = args
         .until
         .as_deref()
-        .map(when)
-        .transpose()
-        .map_err(Failure::Usage)?;
+        .map(|t| when("--until", t))
+        .transpose()?;
+    let size =
+        |flag: &str, t: &str| parse_size(t).map_err(|e| Failure::Usage(format!("{flag}: {e}")));
     let limits = Limits {
-        max_file: parse_size(&args.max_file_size).map_err(Failure::Usage)?,
-        max_total: parse_size(&args.max_total_size).map_err(Failure::Usage)?,
+        max_file: size("--max-file-size", &args.max_file_size)?,
+        max_total: size("--max-total-size", &args.max_total_size)?,
         compression: if args.zstd {
             bundle::Compression::Zstd
         } else {

@@ -80,14 +80,14 @@ impl Spool {
         max: u64,
     ) -> Result<Spooled, String> {
         use std::io::Read;
-        let f = std::fs::File::open(source)
-            .map_err(|e| format!("cannot read {}: {e}", source.display()))?;
+        let Some(f) = crate::input::open_regular(source, "file").map_err(|e| e.to_string())? else {
+            return self
+                .bytes(path, producer, b"")
+                .map_err(|e| format!("cannot spool {}: {e}", source.display()));
+        };
         let meta = f
             .metadata()
             .map_err(|e| format!("{}: {e}", source.display()))?;
-        if !meta.is_file() {
-            return Err(format!("{} is not a regular file", source.display()));
-        }
         let mut reader = std::io::BufReader::new(f);
         {
             use std::io::BufRead;

@@ -817,6 +817,24 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
 /// so anything near this is not one (or is a decompression bomb).
 pub const REDACT_INPUT_CAP: u64 = 1 << 30;
 
+/// `preflight redact`'s input, opened without blocking and refused unless a regular file.
+fn regular_input(path: &Path) -> std::io::Result<std::fs::File> {
+    match crate::input::open_regular(path, "input") {
+        Ok(Some(f)) => Ok(f),
+        Ok(None) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} is the null device, not a bundle or file",
+                path.display()
+            ),
+        )),
+        Err(e) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            e.to_string(),
+        )),
+    }
+}
+
 /// What `preflight redact` was given.
 enum Input {
     /// A bundle (`.tar.gz`, `.tar.zst`).
@@ -826,7 +844,7 @@ enum Input {
 }
 
 fn sniff_input(path: &Path) -> std::io::Result<Input> {
-    let mut f = std::fs::File::open(path)?;
+    let mut f = regular_input(path)?;
     let mut head = [0u8; 8];
     let n = f.read(&mut head)?;
     f.seek(SeekFrom::Start(0))?;
@@ -947,7 +965,7 @@ pub fn redact_existing(
             files
         }
         Input::File => {
-            let mut f = std::fs::File::open(input).map_err(io_err("input"))?;
+            let mut f = regular_input(input).map_err(io_err("input"))?;
             let name = input.display().to_string();
             let (file, path) = unpack(&mut f, &name, &mut budget)?;
             vec![Unpacked {

@@ -497,11 +497,8 @@ fn split_storage(
 /// Why a saved facts document could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum FactsFileError {
-    #[error("cannot read facts file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{0}")]
+    Read(#[from] crate::input::InputError),
     #[error("{path}:{line}:{column}: {field}: {message}")]
     Invalid {
         path: String,
@@ -519,10 +516,7 @@ pub enum FactsFileError {
 /// Reads a facts document (e.g. from a support bundle) and checks it against the schema.
 pub fn load_facts_file(path: &std::path::Path) -> Result<Facts, FactsFileError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| FactsFileError::Read {
-        path: shown.clone(),
-        source,
-    })?;
+    let text = crate::input::read_text(path, "facts file", crate::input::FACTS_LIMIT)?;
     // Check the version first, so a newer document gets a clear message instead of a field error.
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
         && let Some(found) = v.get("schema_version").and_then(serde_json::Value::as_u64)
