@@ -662,7 +662,35 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let created = rt.block_on(bundle::create(request));
+    // SIGTERM or SIGINT mid-run: the bundle is dropped, which removes its scratch folder (raw,
+    // unredacted material), and the writer gets a moment to remove its temp file.
+    let created = rt.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut term, mut int) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(t), Ok(i)) => (t, i),
+            (Err(e), _) | (_, Err(e)) => {
+                return Err(anyhow::anyhow!("cannot handle signals: {e}"));
+            }
+        };
+        Ok(tokio::select! {
+            r = bundle::create(request) => Ok(r),
+            _ = term.recv() => Err(libc::SIGTERM),
+            _ = int.recv() => Err(libc::SIGINT),
+        })
+    })?;
+    let created = match created {
+        Ok(c) => c,
+        Err(signo) => {
+            rt.shutdown_timeout(std::time::Duration::from_secs(3));
+            eprintln!(
+                "preflight: stopped by signal {signo}: no bundle written, scratch space removed"
+            );
+            return Ok(128 + signo);
+        }
+    };
     rt.shutdown_background();
     match created {
         Ok(Created::Previewed(p)) => {

@@ -246,13 +246,10 @@ pub fn write(
     mut redactor: Option<Redactor>,
     limits: &Limits,
 ) -> Result<Manifest, BundleError> {
-    if output.exists() && !force {
+    if crate::output::would_replace(output) && !force {
         return Err(BundleError::Exists(output.display().to_string()));
     }
-    let dir = match output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = crate::output::temp_dir_for(output).map_err(io_err("output"))?;
     let tmp = tempfile::Builder::new()
         .prefix(".wa-preflight-bundle-")
         .tempfile_in(&dir)
@@ -380,23 +377,8 @@ pub fn write(
             .map_err(|e| BundleError::Io(e.to_string()))?;
         scan_archive(tmp.path(), &scanner)?;
     }
-    if force {
-        tmp.persist(output).map_err(|e| {
-            BundleError::Io(format!(
-                "cannot rename into {}: {}",
-                output.display(),
-                e.error
-            ))
-        })?;
-    } else {
-        tmp.persist_noclobber(output).map_err(|e| {
-            BundleError::Io(format!(
-                "cannot rename into {}: {}",
-                output.display(),
-                e.error
-            ))
-        })?;
-    }
+    crate::output::persist(tmp, output, force)
+        .map_err(|e| BundleError::Io(format!("cannot write {}: {e}", output.display())))?;
     Ok(manifest)
 }
 
@@ -552,7 +534,7 @@ pub enum Created {
 
 /// Collects, redacts and writes a bundle (or previews it).
 pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
-    if req.output.exists() && !req.force && !req.preview {
+    if crate::output::would_replace(&req.output) && !req.force && !req.preview {
         return Err(BundleError::Exists(req.output.display().to_string()));
     }
     let host = req
@@ -922,16 +904,13 @@ pub fn redact_existing(
     personal: PersonalData,
     custom: &[crate::redact::CustomRule],
 ) -> Result<BTreeMap<String, u64>, BundleError> {
-    if output.exists() && !force {
+    if crate::output::would_replace(output) && !force {
         return Err(BundleError::Exists(output.display().to_string()));
     }
     let mut redactor =
         Redactor::new(personal, &[], custom).map_err(|e| BundleError::Io(e.to_string()))?;
     let limits = Limits::default();
-    let dir = match output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = crate::output::temp_dir_for(output).map_err(io_err("output"))?;
     let tmp = tempfile::Builder::new()
         .prefix(".wa-preflight-redact-")
         .tempfile_in(&dir)
@@ -1027,7 +1006,7 @@ pub fn redact_existing(
             }
         }
     }
-    tmp.persist(output)
-        .map_err(|e| BundleError::Io(format!("cannot write {}: {}", output.display(), e.error)))?;
+    crate::output::persist(tmp, output, true)
+        .map_err(|e| BundleError::Io(format!("cannot write {}: {e}", output.display())))?;
     Ok(redactor.counts())
 }
