@@ -23,7 +23,7 @@ pub struct DaemonArgs {
     /// Address to serve HTTP on (default 127.0.0.1:9464, or daemon.listen).
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
-    /// Seconds between runs for groups without their own interval (default 300).
+    /// Seconds between runs for groups without their own interval (default 300; 1 to 31536000).
     #[arg(long, value_name = "SECONDS", value_parser = wa_preflight::bounds::interval_flag)]
     interval: Option<u64>,
     /// History database (default /var/lib/wa-preflight/history.db, or daemon.history.path).

@@ -47,7 +47,8 @@ enum Command {
     /// List the rules.
     Rules(RulesArgs),
     /// Write a support bundle (.tar.gz): report, facts, host files, Docker and container logs,
-    /// all redacted, with a manifest. Exit 0 written, 1 not written (e.g. a leak found).
+    /// all redacted, with a manifest. Exit 0 written, 1 not written (e.g. a leak found), 143/130
+    /// stopped by SIGTERM/SIGINT (nothing written, scratch space removed).
     Bundle(BundleArgs),
     /// Re-redact an existing bundle (.tar.gz) or a single file.
     Redact {
@@ -121,7 +122,7 @@ pub(crate) struct GatherArgs {
     /// Do not run the statx probe container.
     #[arg(long)]
     no_statx_probe: bool,
-    /// Seconds each Docker API step may take (default 5).
+    /// Seconds each Docker API step may take (default 5; 0.001 to 3600).
     #[arg(long, value_name = "SECONDS", value_parser = wa_preflight::bounds::timeout_flag)]
     docker_timeout: Option<f64>,
     /// The database as a URL: mysql://user@host:port or postgres://user@host:port (a
@@ -144,10 +145,11 @@ pub(crate) struct GatherArgs {
     /// A WhatsApp db.env file with WA_DB_* settings.
     #[arg(long, value_name = "FILE")]
     db_env: Option<PathBuf>,
-    /// Round trips timed for the database latency (default 50).
+    /// Round trips timed for the database latency (default 50; 1 to 10000).
     #[arg(long, value_name = "N", value_parser = wa_preflight::bounds::samples_flag)]
     db_samples: Option<usize>,
-    /// Seconds connecting to the database and each measurement may take (default 5).
+    /// Seconds connecting to the database and each measurement may take (default 5; 0.001 to
+    /// 3600).
     #[arg(long, value_name = "SECONDS", value_parser = wa_preflight::bounds::timeout_flag)]
     db_timeout: Option<f64>,
     /// The client's API base URL (default: the webapp container's published port 443, as
@@ -164,7 +166,7 @@ pub(crate) struct GatherArgs {
     /// Verify the API's certificate against this CA file (PEM).
     #[arg(long, value_name = "FILE")]
     api_ca_file: Option<PathBuf>,
-    /// Seconds each API request may take (default 5).
+    /// Seconds each API request may take (default 5; 0.001 to 3600).
     #[arg(long, value_name = "SECONDS", value_parser = wa_preflight::bounds::timeout_flag)]
     api_timeout: Option<f64>,
     /// Show the registered phone number from /v1/support in the facts and report.

@@ -10,7 +10,7 @@
 
 use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How an output path is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,16 +23,30 @@ pub enum Target {
 
 /// How `path` would be written, or why it cannot be (a block device, directory or socket).
 pub fn target(path: &Path) -> std::io::Result<Target> {
+    resolve(path).map(|(_, t)| t)
+}
+
+/// The path to write and how. A symbolic link to a regular file resolves to that file, so the
+/// file is replaced and the link kept (and `/dev/stdout` redirected to a file never has its
+/// link replaced); an absent path or dangling link is written as given.
+fn resolve(path: &Path) -> std::io::Result<(PathBuf, Target)> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Target::File),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((path.to_path_buf(), Target::File));
+        }
         Err(e) => return Err(e),
     };
     let ft = meta.file_type();
     if ft.is_file() {
-        Ok(Target::File)
+        let real = if std::fs::symlink_metadata(path)?.file_type().is_symlink() {
+            std::fs::canonicalize(path)?
+        } else {
+            path.to_path_buf()
+        };
+        Ok((real, Target::File))
     } else if ft.is_char_device() || ft.is_fifo() {
-        Ok(Target::InPlace)
+        Ok((path.to_path_buf(), Target::InPlace))
     } else {
         let kind = if ft.is_dir() {
             "a directory"
@@ -58,12 +72,12 @@ pub fn would_replace(path: &Path) -> bool {
 
 /// Where a temp file for `path` goes: beside it for a regular file (so the rename is atomic),
 /// the system's temp folder for a device or FIFO (never a temp file in `/dev`).
-pub fn temp_dir_for(path: &Path) -> std::io::Result<std::path::PathBuf> {
-    Ok(match target(path)? {
-        Target::InPlace => std::env::temp_dir(),
-        Target::File => match path.parent() {
+pub fn temp_dir_for(path: &Path) -> std::io::Result<PathBuf> {
+    Ok(match resolve(path)? {
+        (_, Target::InPlace) => std::env::temp_dir(),
+        (real, Target::File) => match real.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
+            _ => PathBuf::from("."),
         },
     })
 }
@@ -94,11 +108,12 @@ fn open_in_place(path: &Path) -> std::io::Result<std::fs::File> {
 /// Writes `bytes` to `path`: atomically for a regular file (see the module docs), in place for
 /// a character device or FIFO; `mode` applies to a new regular file.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    if target(path)? == Target::InPlace {
-        let mut f = open_in_place(path)?;
+    let (path, how) = resolve(path)?;
+    if how == Target::InPlace {
+        let mut f = open_in_place(&path)?;
         return f.write_all(bytes).and_then(|_| f.flush());
     }
-    let dir = temp_dir_for(path)?;
+    let dir = temp_dir_for(&path)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".wa-preflight-")
         .tempfile_in(dir)?;
@@ -106,23 +121,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
     tmp.as_file().sync_all()?;
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    tmp.persist(&path).map_err(|e| e.error)?;
     Ok(())
 }
 
 /// Puts a finished temp file at `path`: renamed over a regular file (refusing to replace one
 /// unless `replace`), copied into a character device or FIFO.
 pub fn persist(tmp: tempfile::NamedTempFile, path: &Path, replace: bool) -> std::io::Result<()> {
-    if target(path)? == Target::InPlace {
+    let (path, how) = resolve(path)?;
+    if how == Target::InPlace {
         let mut src = tmp.reopen()?;
-        let mut f = open_in_place(path)?;
+        let mut f = open_in_place(&path)?;
         std::io::copy(&mut src, &mut f)?;
         return f.flush();
     }
     if replace {
-        tmp.persist(path).map_err(|e| e.error)?;
+        tmp.persist(&path).map_err(|e| e.error)?;
     } else {
-        tmp.persist_noclobber(path).map_err(|e| e.error)?;
+        tmp.persist_noclobber(&path).map_err(|e| e.error)?;
     }
     Ok(())
 }
@@ -213,6 +229,16 @@ mod tests {
                 .file_type()
                 .is_fifo()
         );
+
+        // A link to a regular file (as /dev/stdout is when redirected to a file): the file is
+        // replaced, the link stays.
+        let real = dir.path().join("real.txt");
+        std::fs::write(&real, b"old").unwrap();
+        let link = dir.path().join("stdout");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_atomic(&link, b"new", 0o644).unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(&real).unwrap(), b"new");
 
         let e = write_atomic(dir.path(), b"x", 0o644).unwrap_err();
         assert!(e.to_string().contains("is a directory"), "{e}");

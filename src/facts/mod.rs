@@ -515,16 +515,21 @@ pub enum FactsFileError {
 
 /// Reads a facts document (e.g. from a support bundle) and checks it against the schema.
 pub fn load_facts_file(path: &std::path::Path) -> Result<Facts, FactsFileError> {
-    let shown = path.display().to_string();
     let text = crate::input::read_text(path, "facts file", crate::input::FACTS_LIMIT)?;
+    parse_facts(&path.display().to_string(), &text)
+}
+
+/// Parses a facts document's text; `shown` names it in errors (`file:line:col: field: …`).
+pub fn parse_facts(shown: &str, text: &str) -> Result<Facts, FactsFileError> {
+    let shown = shown.to_string();
     // Check the version first, so a newer document gets a clear message instead of a field error.
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text)
         && let Some(found) = v.get("schema_version").and_then(serde_json::Value::as_u64)
         && found != u64::from(FACTS_SCHEMA_VERSION)
     {
         return Err(FactsFileError::Version { path: shown, found });
     }
-    let de = &mut serde_json::Deserializer::from_str(&text);
+    let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = match e.path().to_string() {
             p if p == "." => "(top level)".to_string(),
