@@ -4,9 +4,9 @@
 # scratch corpus under the target folder, so the tree stays clean. A crash fails the script
 # and leaves its input in fuzz/artifacts/<target>/.
 #
-# Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). Targets are built
-# without a sanitizer (the parsers are safe Rust: what matters is panics, overflows and
-# hangs) but with debug assertions, so an arithmetic overflow is a crash.
+# Needs the nightly toolchain and cargo-fuzz (installed if missing). Targets are built without
+# a sanitizer (the parsers are safe Rust: what matters is panics, overflows and hangs) and
+# with debug assertions, so an arithmetic overflow is a crash.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +20,10 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
 target_dir="${FUZZ_TARGET_DIR:-fuzz/target}"
-flags=(--release --debug-assertions --sanitizer none --codegen-units 16 --target-dir "$target_dir")
+# A dev build (no optimisation, no debug info: fuzz/Cargo.toml) takes a third of the CPU time
+# of an optimised one (3.7 against 10.7 CPU minutes here, every dependency instrumented);
+# the parsers still run thousands to millions of inputs in 20 s.
+flags=(--dev --sanitizer none --target-dir "$target_dir")
 
 echo "== fuzz: building the targets"
 cargo +nightly fuzz build "${flags[@]}"

@@ -237,7 +237,12 @@ mod tests {
         let link = dir.path().join("stdout");
         std::os::unix::fs::symlink(&real, &link).unwrap();
         write_atomic(&link, b"new", 0o644).unwrap();
-        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         assert_eq!(std::fs::read(&real).unwrap(), b"new");
 
         let e = write_atomic(dir.path(), b"x", 0o644).unwrap_err();

@@ -700,9 +700,9 @@ fn out_of_range_numbers_are_located_errors() {
     let t = text(&out);
     assert!(
         t.contains(&format!(
-            "{}:4: WA_DB_PORT: 99999999999999999999 is not a port number",
+            "{}:4: WA_DB_PORT: 99999999999999999999 is out of range",
             env.display()
-        )) || t.contains(&format!("{}:4: WA_DB_PORT:", env.display())),
+        )),
         "{t}"
     );
 }

@@ -52,11 +52,6 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// The spool's folder (0700), for tests and the signal handler's cleanup.
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
     pub fn new() -> std::io::Result<Spool> {
         // Raw material may hold secrets: the folder is private (0700) and removed on drop.
         let dir = tempfile::Builder::new()

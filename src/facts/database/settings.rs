@@ -185,15 +185,25 @@ pub fn parse_env_file(name: &str, text: &str) -> Result<HashMap<String, String>,
     Ok(vars)
 }
 
-/// A TCP port, 1 to 65535 (the value is a port, never a secret, so it is quoted).
+/// A TCP port, 1 to 65535. Only digits are ever quoted back: a value that runs on into
+/// another variable (`WA_DB_PORT=3306 WA_DB_PASSWORD=…` on one line) must not be echoed.
 fn port_number(text: &str) -> Result<u16, String> {
-    match text.trim().parse::<u64>() {
+    let t = text.trim();
+    let digits = !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    match t.parse::<u64>() {
         Ok(p @ 1..=65535) => Ok(p as u16),
         Ok(p) => Err(format!("{p} is out of range: give a port from 1 to 65535")),
-        Err(_) => Err(format!(
-            "{:?} is not a port number (1 to 65535)",
-            text.trim()
-        )),
+        Err(_) if digits => Err(format!("{t} is out of range: give a port from 1 to 65535")),
+        Err(_) => Err("not a port number (1 to 65535)".to_string()),
+    }
+}
+
+/// A value shown in an error only when it is a short word (an engine name), never free text.
+fn shown_word(value: &str) -> String {
+    if value.len() <= 16 && value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        format!("={value}")
+    } else {
+        String::new()
     }
 }
 
@@ -206,8 +216,12 @@ pub fn from_wa_env(vars: &HashMap<String, String>, source: &str) -> Result<DbTar
     };
     let engine_raw =
         get("WA_DB_ENGINE").ok_or_else(|| format!("{source}: WA_DB_ENGINE is not set"))?;
-    let engine = Engine::parse(&engine_raw)
-        .ok_or_else(|| format!("{source}: WA_DB_ENGINE={engine_raw} must be MYSQL or PGSQL"))?;
+    let engine = Engine::parse(&engine_raw).ok_or_else(|| {
+        format!(
+            "{source}: WA_DB_ENGINE{} must be MYSQL or PGSQL",
+            shown_word(&engine_raw)
+        )
+    })?;
     let host =
         get("WA_DB_HOSTNAME").ok_or_else(|| format!("{source}: WA_DB_HOSTNAME is not set"))?;
     let port = match get("WA_DB_PORT") {
@@ -425,9 +439,19 @@ mod tests {
             );
         }
         // Numbers are range-checked with their line.
-        for port in ["0", "65536", "99999999999999999999", "-1", "http"] {
+        for port in [
+            "0",
+            "65536",
+            "99999999999999999999",
+            "-1",
+            "http",
+            "3306 WA_DB_PASSWORD=x",
+        ] {
             let e = parse_env_file("db.env", &format!("A=1\nWA_DB_PORT={port}\n")).unwrap_err();
-            assert!(e.starts_with("db.env:2: WA_DB_PORT:"), "{port}: {e}");
+            assert!(
+                e.starts_with("db.env:2: WA_DB_PORT:") && !e.contains("PASSWORD"),
+                "{port}: {e}"
+            );
         }
         let vars = parse_env_file("db.env", "WA_DB_ENGINE=ORACLE\n").unwrap();
         assert!(
@@ -448,7 +472,7 @@ mod tests {
         assert!(
             from_wa_env(&vars, "db.env")
                 .unwrap_err()
-                .contains("WA_DB_PORT: \"http\" is not a port number")
+                .contains("WA_DB_PORT: not a port number")
         );
     }
 
