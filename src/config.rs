@@ -127,6 +127,7 @@ pub struct DockerConfig {
     #[serde(default)]
     pub webapp_images: Vec<String>,
     /// Seconds each API step may take.
+    #[serde(default, deserialize_with = "crate::bounds::de::timeout")]
     pub timeout_seconds: Option<f64>,
     /// Run the statx container probe (default true).
     pub statx_probe: Option<bool>,
@@ -197,8 +198,10 @@ impl Group {
 #[serde(deny_unknown_fields)]
 pub struct HistoryConfig {
     pub path: Option<PathBuf>,
+    #[serde(default, deserialize_with = "crate::bounds::de::retention_days")]
     pub retention_days: Option<u64>,
     /// Largest size of the database (`64MiB`).
+    #[serde(default, deserialize_with = "crate::bounds::de::size")]
     pub max_size: Option<String>,
 }
 
@@ -208,10 +211,13 @@ pub struct HistoryConfig {
 pub struct TransitionWebhook {
     #[serde(deserialize_with = "http_url_required")]
     pub url: String,
+    #[serde(default, deserialize_with = "crate::bounds::de::timeout")]
     pub timeout_seconds: Option<f64>,
     /// Transitions waiting to be sent; more are dropped (and counted).
+    #[serde(default, deserialize_with = "crate::bounds::de::webhook_queue")]
     pub max_queue: Option<usize>,
     /// Tries per transition, with doubling backoff from 1 s.
+    #[serde(default, deserialize_with = "crate::bounds::de::webhook_attempts")]
     pub max_attempts: Option<u32>,
 }
 
@@ -222,11 +228,13 @@ pub struct DaemonConfig {
     /// Address to serve on (default 127.0.0.1:9612).
     pub listen: Option<String>,
     /// Seconds between runs of groups without their own interval (default 300).
+    #[serde(default, deserialize_with = "crate::bounds::de::interval")]
     pub interval_seconds: Option<u64>,
     /// Per-group intervals in seconds (`base: 60`, `statx_probe: 3600`, …).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::de::intervals")]
     pub intervals: std::collections::BTreeMap<Group, u64>,
     /// Seconds a run may take before it is abandoned (default 120).
+    #[serde(default, deserialize_with = "crate::bounds::de::run_deadline")]
     pub run_deadline_seconds: Option<u64>,
     #[serde(default)]
     pub history: HistoryConfig,
@@ -266,11 +274,8 @@ pub struct Config {
 /// Why the config could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{0}")]
+    Read(crate::input::InputError),
     #[error("{0}")]
     Invalid(#[from] LocatedError),
 }
@@ -282,18 +287,13 @@ impl Config {
             Some(p) => (p.to_path_buf(), true),
             None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
         };
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::input::read_text(&path, "config", crate::input::TEXT_LIMIT) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            Err(e) if e.is_not_found() && !explicit => {
                 tracing::debug!("no config at {}", path.display());
                 return Ok(Config::default());
             }
-            Err(source) => {
-                return Err(ConfigError::Read {
-                    path: path.display().to_string(),
-                    source,
-                });
-            }
+            Err(e) => return Err(ConfigError::Read(e)),
         };
         Config::parse(&path.display().to_string(), &text, rules)
     }
@@ -378,6 +378,52 @@ mod tests {
         let e = Config::parse("c.yaml", "waviers: []\n", &rules()).unwrap_err();
         assert!(e.to_string().starts_with("c.yaml:1:"), "{e}");
         let e = Config::load(Some(Path::new("/nonexistent/c.yaml")), &rules()).unwrap_err();
-        assert!(matches!(e, ConfigError::Read { .. }));
+        assert!(matches!(e, ConfigError::Read(_)));
+    }
+
+    /// Numbers that parse but are out of range are located errors, never a panic later.
+    #[test]
+    fn out_of_range_numbers_are_located() {
+        for (text, line) in [
+            ("docker:\n  timeout_seconds: 1e300\n", 2),
+            ("docker:\n  timeout_seconds: .inf\n", 2),
+            ("docker:\n  timeout_seconds: .nan\n", 2),
+            ("client:\n  timeout_seconds: 1e19\n", 2),
+            ("client:\n  expected_connected: 0\n", 2),
+            ("database:\n  host: h\n  samples: 18446744073709551615\n", 3),
+            ("daemon:\n  interval_seconds: 18446744073709551615\n", 2),
+            ("daemon:\n  intervals:\n    base: 0\n", 3),
+            ("daemon:\n  run_deadline_seconds: 99999999999\n", 2),
+            (
+                "daemon:\n  history:\n    retention_days: 999999999999999\n",
+                3,
+            ),
+            (
+                "daemon:\n  history:\n    max_size: 99999999999999999999TiB\n",
+                3,
+            ),
+            (
+                "daemon:\n  webhook:\n    url: http://x\n    max_queue: 18446744073709551615\n",
+                4,
+            ),
+            (
+                "daemon:\n  webhook:\n    url: http://x\n    max_attempts: 4000000000\n",
+                4,
+            ),
+            (
+                "daemon:\n  webhook:\n    url: http://x\n    timeout_seconds: -1\n",
+                4,
+            ),
+        ] {
+            let e = Config::parse("c.yaml", text, &rules())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("c.yaml:{line}:")) && e.contains("out of range"),
+                "{text}: {e}"
+            );
+        }
+        let ok = "docker:\n  timeout_seconds: 2.5\ndaemon:\n  intervals:\n    base: 60\n";
+        assert!(Config::parse("c.yaml", ok, &rules()).is_ok());
     }
 }

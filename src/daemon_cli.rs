@@ -23,8 +23,8 @@ pub struct DaemonArgs {
     /// Address to serve HTTP on (default 127.0.0.1:9612, or daemon.listen).
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
-    /// Seconds between runs for groups without their own interval (default 300).
-    #[arg(long, value_name = "SECONDS")]
+    /// Seconds between runs for groups without their own interval (default 300; 1 to 31536000).
+    #[arg(long, value_name = "SECONDS", value_parser = wa_preflight::bounds::interval_flag)]
     interval: Option<u64>,
     /// History database (default /var/lib/wa-preflight/history.db, or daemon.history.path).
     #[arg(long, value_name = "FILE")]
@@ -149,7 +149,7 @@ pub struct HistoryArgs {
     #[arg(long)]
     runs: bool,
     /// At most this many entries (the newest).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = wa_preflight::bounds::limit_flag)]
     limit: i64,
     /// Output format: a table for people or json.
     #[arg(long, value_enum, default_value_t = ListFormat::Table, help_heading = "Output")]
@@ -217,7 +217,7 @@ pub fn run_history(args: HistoryArgs) -> Result<i32, Failure> {
         .as_deref()
         .map(|s| wa_preflight::when::parse_when(s, OffsetDateTime::now_utc()))
         .transpose()
-        .map_err(Failure::Usage)?;
+        .map_err(|e| Failure::Usage(format!("--since: {e}")))?;
     let path = history_path(args.history, args.config.as_deref())?;
     let (rt, mut h) = open(&path)?;
     let internal = |e: history::HistoryError| Failure::Internal(anyhow::anyhow!(e));

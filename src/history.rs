@@ -39,6 +39,10 @@ pub enum HistoryError {
     Missing { path: String },
     #[error("history database {path}: {message}")]
     Other { path: String, message: String },
+    /// The file at the path is no longer the one this connection writes (deleted, or another
+    /// file moved over it): writing on would go to an unlinked file and be lost.
+    #[error("history database {path} was {how} while open; its runs since then are lost")]
+    Replaced { path: String, how: &'static str },
 }
 
 /// How much history to keep.
@@ -120,6 +124,18 @@ pub struct History {
     conn: SqliteConnection,
     path: PathBuf,
     retention: Retention,
+    /// Device and inode of the file opened, checked before each write.
+    identity: Option<(u64, u64)>,
+}
+
+/// The (device, inode) of the file at `path`, if there is one.
+fn identity(path: &Path) -> std::io::Result<Option<(u64, u64)>> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(Some((m.dev(), m.ino()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 fn sql(path: &Path) -> impl Fn(sqlx::Error) -> HistoryError + '_ {
@@ -263,10 +279,12 @@ impl History {
         .execute(&mut conn)
         .await
         .map_err(|e| e.to_string())?;
+        let identity = identity(path).map_err(|e| e.to_string())?;
         Ok(History {
             conn,
             path: path.to_path_buf(),
             retention,
+            identity,
         })
     }
 
@@ -289,11 +307,38 @@ impl History {
             conn,
             path: path.to_path_buf(),
             retention: Retention::default(),
+            identity: None,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Checks that the file at the path is still the one open (see
+    /// [`HistoryError::Replaced`]).
+    pub fn check_identity(&self) -> Result<(), HistoryError> {
+        let now = identity(&self.path).map_err(|e| HistoryError::Other {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        match now {
+            _ if now == self.identity => Ok(()),
+            None => Err(HistoryError::Replaced {
+                path: self.path.display().to_string(),
+                how: "deleted",
+            }),
+            Some(_) => Err(HistoryError::Replaced {
+                path: self.path.display().to_string(),
+                how: "replaced by another file",
+            }),
+        }
+    }
+
+    /// Closes the connection, so SQLite removes its `-wal` and `-shm` files before a new
+    /// database is created at the same path.
+    pub async fn close(self) {
+        let _ = self.conn.close().await;
     }
 
     /// Records a run and returns the rules whose status changed since the last recorded run.
@@ -302,6 +347,7 @@ impl History {
         report: &Report,
         groups: &str,
     ) -> Result<(i64, Vec<Transition>), HistoryError> {
+        self.check_identity()?;
         let path = self.path.clone();
         let err = sql(&path);
         let mut tx = self.conn.begin().await.map_err(&err)?;
@@ -620,6 +666,46 @@ mod tests {
             .enable_all()
             .build()
             .unwrap()
+    }
+
+    /// A database deleted or replaced under an open connection is noticed before the write
+    /// (which would go to an unlinked file), and a new one can be created at the path.
+    #[test]
+    fn a_deleted_or_replaced_database_is_noticed() {
+        let rt = rt();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        rt.block_on(async {
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            let r = report(now, &[("a", Status::Pass, "1")]);
+            let (mut h, _) = History::open(&path, Retention::default()).await.unwrap();
+            h.record(&r, "base").await.unwrap();
+            std::fs::remove_file(&path).unwrap();
+            let e = h.record(&r, "base").await.unwrap_err();
+            assert!(
+                matches!(e, HistoryError::Replaced { how: "deleted", .. }),
+                "{e}"
+            );
+            h.close().await;
+            let (mut h, _) = History::open(&path, Retention::default()).await.unwrap();
+            h.record(&r, "base").await.unwrap();
+            assert!(path.exists());
+            // Another file moved over it.
+            let other = dir.path().join("other.db");
+            std::fs::write(&other, b"").unwrap();
+            std::fs::rename(&other, &path).unwrap();
+            let e = h.record(&r, "base").await.unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    HistoryError::Replaced {
+                        how: "replaced by another file",
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+        });
     }
 
     #[test]

@@ -54,7 +54,8 @@ enum Command {
     /// List the rules.
     Rules(RulesArgs),
     /// Write a support bundle (.tar.gz): report, facts, host files, Docker and container logs,
-    /// all redacted, with a manifest. Exit 0 written, 1 not written (e.g. a leak found).
+    /// all redacted, with a manifest. Exit 0 written, 1 not written (e.g. a leak found), 143/130
+    /// stopped by SIGTERM/SIGINT (nothing written, scratch space removed).
     Bundle(BundleArgs),
     /// Re-redact an existing bundle (.tar.gz) or a single file.
     Redact {
@@ -130,8 +131,8 @@ pub(crate) struct GatherArgs {
     /// Do not run the statx probe container.
     #[arg(long, help_heading = "Docker")]
     no_statx_probe: bool,
-    /// Seconds each Docker API step may take (default 5).
-    #[arg(long, value_name = "SECONDS", help_heading = "Docker")]
+    /// Seconds each Docker API step may take (default 5; 0.001 to 3600).
+    #[arg(long, value_name = "SECONDS", value_parser = wa_preflight::bounds::timeout_flag, help_heading = "Docker")]
     docker_timeout: Option<f64>,
     /// The database as a URL: mysql://user@host:port or postgres://user@host:port (a
     /// password in the URL is used but never shown; prefer --db-password-file).
@@ -155,11 +156,12 @@ pub(crate) struct GatherArgs {
     /// A WhatsApp db.env file with WA_DB_* settings.
     #[arg(long, value_name = "FILE", help_heading = "Database")]
     db_env: Option<PathBuf>,
-    /// Round trips timed for the database latency (default 50).
-    #[arg(long, value_name = "N", help_heading = "Database")]
+    /// Round trips timed for the database latency (default 50; 1 to 10000).
+    #[arg(long, value_name = "N", value_parser = wa_preflight::bounds::samples_flag, help_heading = "Database")]
     db_samples: Option<usize>,
-    /// Seconds connecting to the database and each measurement may take (default 5).
-    #[arg(long, value_name = "SECONDS", help_heading = "Database")]
+    /// Seconds connecting to the database and each measurement may take (default 5; 0.001 to
+    /// 3600).
+    #[arg(long, value_name = "SECONDS", value_parser = wa_preflight::bounds::timeout_flag, help_heading = "Database")]
     db_timeout: Option<f64>,
     /// The client's API base URL (default: the webapp container's published port 443, as
     /// https://127.0.0.1:PORT).
@@ -175,8 +177,8 @@ pub(crate) struct GatherArgs {
     /// Verify the API's certificate against this CA file (PEM).
     #[arg(long, value_name = "FILE", help_heading = "Client API")]
     api_ca_file: Option<PathBuf>,
-    /// Seconds each API request may take (default 5).
-    #[arg(long, value_name = "SECONDS", help_heading = "Client API")]
+    /// Seconds each API request may take (default 5; 0.001 to 3600).
+    #[arg(long, value_name = "SECONDS", value_parser = wa_preflight::bounds::timeout_flag, help_heading = "Client API")]
     api_timeout: Option<f64>,
     /// Show the registered phone number from /v1/support in the facts and report.
     #[arg(long, help_heading = "Client API")]
@@ -450,9 +452,9 @@ fn run(cli: Cli) -> Result<i32, Failure> {
 pub(crate) fn load_rules(files: &RuleFiles) -> Result<RuleSet, Failure> {
     let mut set = RuleSet::embedded()?;
     for path in &files.files {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Failure::Usage(format!("cannot read rules file {}: {e}", path.display()))
-        })?;
+        let text =
+            wa_preflight::input::read_text(path, "rules file", wa_preflight::input::TEXT_LIMIT)
+                .map_err(|e| Failure::Usage(e.to_string()))?;
         set.merge(RuleSet::from_facts_yaml(
             &path.display().to_string(),
             &text,
@@ -681,7 +683,8 @@ fn scan_bundle_logs(path: &Path, opts: &GatherOptions, facts: &mut Facts) -> Res
     }
     let files = facts::saved::bundle_log_files(path, opts.logs.max_bytes)
         .map_err(|e| Failure::Usage(e.to_string()))?;
-    let Some(files) = files else {
+    // Not a bundle, or one without any of the logs (a facts document packed alone).
+    let Some(files) = files.filter(|f| !f.is_empty()) else {
         return Ok(());
     };
     let containers = match &facts.docker {
@@ -933,20 +936,24 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
     use wa_preflight::bundle::{self, BundleError, Created, Limits, Request};
     use wa_preflight::rules::quantity::parse_size;
     let started_at = OffsetDateTime::now_utc();
-    let when =
-        |t: &str| wa_preflight::when::parse_when(t, started_at).map(OffsetDateTime::unix_timestamp);
-    let since = when(&args.since).map_err(Failure::Usage)?;
+    let when = |flag: &str, t: &str| {
+        wa_preflight::when::parse_when(t, started_at)
+            .map(OffsetDateTime::unix_timestamp)
+            .map_err(|e| Failure::Usage(format!("{flag}: {e}")))
+    };
+    let since = when("--since", &args.since)?;
     let until = args
         .until
         .as_deref()
-        .map(when)
-        .transpose()
-        .map_err(Failure::Usage)?;
+        .map(|t| when("--until", t))
+        .transpose()?;
     // A contradicting --zstd is a usage error before anything is gathered.
     bundle_target(&args, "host", started_at)?;
+    let size =
+        |flag: &str, t: &str| parse_size(t).map_err(|e| Failure::Usage(format!("{flag}: {e}")));
     let mut limits = Limits {
-        max_file: parse_size(&args.max_file_size).map_err(Failure::Usage)?,
-        max_total: parse_size(&args.max_total_size).map_err(Failure::Usage)?,
+        max_file: size("--max-file-size", &args.max_file_size)?,
+        max_total: size("--max-total-size", &args.max_total_size)?,
         ..Limits::default()
     };
     let (set, config, opts) = setup(&args.rules, &args.gather)?;
@@ -1023,7 +1030,35 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let created = rt.block_on(bundle::create(request));
+    // SIGTERM or SIGINT mid-run: the bundle is dropped, which removes its scratch folder (raw,
+    // unredacted material), and the writer gets a moment to remove its temp file.
+    let created = rt.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut term, mut int) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(t), Ok(i)) => (t, i),
+            (Err(e), _) | (_, Err(e)) => {
+                return Err(anyhow::anyhow!("cannot handle signals: {e}"));
+            }
+        };
+        Ok(tokio::select! {
+            r = bundle::create(request) => Ok(r),
+            _ = term.recv() => Err(libc::SIGTERM),
+            _ = int.recv() => Err(libc::SIGINT),
+        })
+    })?;
+    let created = match created {
+        Ok(c) => c,
+        Err(signo) => {
+            rt.shutdown_timeout(std::time::Duration::from_secs(3));
+            eprintln!(
+                "preflight: stopped by signal {signo}: no bundle written, scratch space removed"
+            );
+            return Ok(128 + signo);
+        }
+    };
     rt.shutdown_background();
     match created {
         Ok(Created::Previewed(mut p)) => {

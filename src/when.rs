@@ -17,20 +17,33 @@ pub fn parse_when(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, Str
     }
     let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
     let n: i64 = num.parse().map_err(|_| {
-        format!("{text:?} is neither an age (90m, 3h, 2d), an RFC 3339 time nor a Unix time")
+        if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) {
+            format!("{text:?}: {num} is out of range: give an age of at most 100 years")
+        } else {
+            format!("{text:?} is neither an age (90m, 3h, 2d), an RFC 3339 time nor a Unix time")
+        }
     })?;
-    let secs = match unit {
-        "s" => n,
-        "m" | "min" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let factor = match unit {
+        "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => {
             return Err(format!(
                 "{text:?}: unknown unit {unit:?} (use s, m, h or d)"
             ));
         }
     };
-    Ok(now - time::Duration::seconds(secs))
+    let secs = n
+        .checked_mul(factor)
+        .ok_or_else(|| format!("{text:?}: out of range: give an age of at most 100 years"))
+        .and_then(|s| {
+            crate::bounds::AGE_SECONDS
+                .check(s)
+                .map_err(|e| format!("{text:?}: {e}"))
+        })?;
+    now.checked_sub(time::Duration::seconds(secs))
+        .ok_or_else(|| format!("{text:?} reaches back before the year -9999"))
 }
 
 #[cfg(test)]
@@ -50,5 +63,17 @@ mod tests {
         assert!(at("yesterday").is_err());
         assert!(at("5y").is_err());
         assert!(at("").is_err());
+        // Out of range: an error, never a panic.
+        for huge in [
+            "999999999999d",
+            "9223372036854775807d",
+            "99999999999999999999s",
+            "40000y",
+        ] {
+            assert!(at(huge).is_err(), "{huge}");
+        }
+        assert!(at("999999999999d").unwrap_err().contains("out of range"));
+        assert!(at("99999999999999999999").is_err());
+        assert!(at("-99999999999999").is_err());
     }
 }

@@ -57,6 +57,18 @@ pub struct CollectorOutcome {
     pub duration_ms: u64,
 }
 
+/// Creates (or truncates) a spool file readable by its owner only (0600): spool files hold
+/// raw, unredacted material.
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
 /// Where collectors put their spool files.
 pub struct Spool {
     dir: tempfile::TempDir,
@@ -68,6 +80,7 @@ impl Spool {
         // Raw material may hold secrets: the folder is private (0700) and removed on drop.
         let dir = tempfile::Builder::new()
             .prefix("wa-preflight-bundle-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()?;
         Ok(Spool {
             dir,
@@ -85,7 +98,7 @@ impl Spool {
     /// Spools bytes held in memory.
     pub fn bytes(&self, path: &str, producer: &str, bytes: &[u8]) -> std::io::Result<Spooled> {
         let file = self.next_path();
-        std::fs::write(&file, bytes)?;
+        std::io::Write::write_all(&mut private_file(&file)?, bytes)?;
         Ok(Spooled {
             path: path.to_string(),
             producer: producer.to_string(),
@@ -105,14 +118,14 @@ impl Spool {
         max: u64,
     ) -> Result<Spooled, String> {
         use std::io::Read;
-        let f = std::fs::File::open(source)
-            .map_err(|e| format!("cannot read {}: {e}", source.display()))?;
+        let Some(f) = crate::input::open_regular(source, "file").map_err(|e| e.to_string())? else {
+            return self
+                .bytes(path, producer, b"")
+                .map_err(|e| format!("cannot spool {}: {e}", source.display()));
+        };
         let meta = f
             .metadata()
             .map_err(|e| format!("{}: {e}", source.display()))?;
-        if !meta.is_file() {
-            return Err(format!("{} is not a regular file", source.display()));
-        }
         let mut reader = std::io::BufReader::new(f);
         {
             use std::io::BufRead;
@@ -124,7 +137,7 @@ impl Spool {
             }
         }
         let file = self.next_path();
-        let mut out = std::fs::File::create(&file).map_err(|e| e.to_string())?;
+        let mut out = private_file(&file).map_err(|e| e.to_string())?;
         // Keep at most the newest `max` bytes worth reading: skip ahead on large files.
         if meta.len() > max {
             use std::io::Seek;
@@ -164,7 +177,7 @@ impl Spool {
         let mut dec = super::compressed::decoder(format, reader)
             .map_err(|e| format!("{shown}: {e}; not collected"))?;
         let file = self.next_path();
-        let mut out = std::fs::File::create(&file).map_err(|e| e.to_string())?;
+        let mut out = private_file(&file).map_err(|e| e.to_string())?;
         let cap = max.saturating_mul(40);
         let (mut total, mut in_file, mut dropped) = (0u64, 0u64, false);
         let mut buf = vec![0u8; 1 << 20];
@@ -654,9 +667,7 @@ async fn api_logs(
         opts = opts.until(i32::try_from(u).unwrap_or(i32::MAX));
     }
     let log_path = spool.next_path();
-    let mut out = tokio::fs::File::create(&log_path)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut out = tokio::fs::File::from_std(private_file(&log_path).map_err(|e| e.to_string())?);
     let mut stream = docker.logs(name, Some(opts.build()));
     let mut total: u64 = 0;
     let mut truncated_head = false;
@@ -733,7 +744,7 @@ fn keep_tail(path: &Path, max: u64) -> std::io::Result<()> {
     }
     f.seek(std::io::SeekFrom::Start(len - max))?;
     let tmp = path.with_extension("tail");
-    let mut out = std::fs::File::create(&tmp)?;
+    let mut out = private_file(&tmp)?;
     std::io::copy(&mut Read::by_ref(&mut f).take(max), &mut out)?;
     out.flush()?;
     std::fs::rename(tmp, path)
@@ -754,9 +765,7 @@ async fn archive(
         .path(path)
         .build();
     let tar_path = spool.next_path();
-    let mut out = tokio::fs::File::create(&tar_path)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut out = tokio::fs::File::from_std(private_file(&tar_path).map_err(|e| e.to_string())?);
     let mut stream = docker.download_from_container(name, Some(opts));
     let mut total: u64 = 0;
     while let Some(chunk) = stream.next().await {
@@ -797,7 +806,7 @@ async fn archive(
         let n = seen.entry(base.clone()).or_insert(0);
         *n += 1;
         let file = spool.next_path();
-        let mut w = std::fs::File::create(&file).map_err(|e| e.to_string())?;
+        let mut w = private_file(&file).map_err(|e| e.to_string())?;
         std::io::copy(&mut entry, &mut w).map_err(|e| e.to_string())?;
         let shown = if *n > 1 { format!("{base}.{n}") } else { base };
         files.push(Spooled {

@@ -258,13 +258,10 @@ pub fn write(
     mut redactor: Option<Redactor>,
     limits: &Limits,
 ) -> Result<Manifest, BundleError> {
-    if output.exists() && !force {
+    if crate::output::would_replace(output) && !force {
         return Err(BundleError::Exists(output.display().to_string()));
     }
-    let dir = match output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = crate::output::temp_dir_for(output).map_err(io_err("output"))?;
     let tmp = tempfile::Builder::new()
         .prefix(".wa-preflight-bundle-")
         .tempfile_in(&dir)
@@ -393,23 +390,8 @@ pub fn write(
             .map_err(|e| BundleError::Io(e.to_string()))?;
         scan_archive(tmp.path(), &scanner)?;
     }
-    if force {
-        tmp.persist(output).map_err(|e| {
-            BundleError::Io(format!(
-                "cannot rename into {}: {}",
-                output.display(),
-                e.error
-            ))
-        })?;
-    } else {
-        tmp.persist_noclobber(output).map_err(|e| {
-            BundleError::Io(format!(
-                "cannot rename into {}: {}",
-                output.display(),
-                e.error
-            ))
-        })?;
-    }
+    crate::output::persist(tmp, output, force)
+        .map_err(|e| BundleError::Io(format!("cannot write {}: {e}", output.display())))?;
     Ok(manifest)
 }
 
@@ -587,7 +569,7 @@ pub enum Created {
 
 /// Collects, redacts and writes a bundle (or previews it).
 pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
-    if req.output.exists() && !req.force && !req.preview {
+    if crate::output::would_replace(&req.output) && !req.force && !req.preview {
         return Err(BundleError::Exists(req.output.display().to_string()));
     }
     let host = req
@@ -871,6 +853,24 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
 /// so anything near this is not one (or is a decompression bomb).
 pub const REDACT_INPUT_CAP: u64 = 1 << 30;
 
+/// `preflight redact`'s input, opened without blocking and refused unless a regular file.
+fn regular_input(path: &Path) -> std::io::Result<std::fs::File> {
+    match crate::input::open_regular(path, "input") {
+        Ok(Some(f)) => Ok(f),
+        Ok(None) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} is the null device, not a bundle or file",
+                path.display()
+            ),
+        )),
+        Err(e) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            e.to_string(),
+        )),
+    }
+}
+
 /// What `preflight redact` was given.
 enum Input {
     /// A bundle (`.tar.gz`, `.tar.zst`).
@@ -880,7 +880,7 @@ enum Input {
 }
 
 fn sniff_input(path: &Path) -> std::io::Result<Input> {
-    let mut f = std::fs::File::open(path)?;
+    let mut f = regular_input(path)?;
     let mut head = [0u8; 8];
     let n = f.read(&mut head)?;
     f.seek(SeekFrom::Start(0))?;
@@ -958,16 +958,13 @@ pub fn redact_existing(
     personal: PersonalData,
     custom: &[crate::redact::CustomRule],
 ) -> Result<BTreeMap<String, u64>, BundleError> {
-    if output.exists() && !force {
+    if crate::output::would_replace(output) && !force {
         return Err(BundleError::Exists(output.display().to_string()));
     }
     let mut redactor =
         Redactor::new(personal, &[], custom).map_err(|e| BundleError::Io(e.to_string()))?;
     let limits = Limits::default();
-    let dir = match output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = crate::output::temp_dir_for(output).map_err(io_err("output"))?;
     let tmp = tempfile::Builder::new()
         .prefix(".wa-preflight-redact-")
         .tempfile_in(&dir)
@@ -1001,7 +998,7 @@ pub fn redact_existing(
             files
         }
         Input::File => {
-            let mut f = std::fs::File::open(input).map_err(io_err("input"))?;
+            let mut f = regular_input(input).map_err(io_err("input"))?;
             let name = input.display().to_string();
             let (file, path) = unpack(&mut f, &name, &mut budget)?;
             vec![Unpacked {
@@ -1063,7 +1060,7 @@ pub fn redact_existing(
             }
         }
     }
-    tmp.persist(output)
-        .map_err(|e| BundleError::Io(format!("cannot write {}: {}", output.display(), e.error)))?;
+    crate::output::persist(tmp, output, true)
+        .map_err(|e| BundleError::Io(format!("cannot write {}: {e}", output.display())))?;
     Ok(redactor.counts())
 }

@@ -48,6 +48,16 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme is matched
+/// case-insensitively and may be followed by more than one space (RFC 7235 §2.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 /// A bearer token, when configured, guards everything but /healthz (load balancers and
 /// systemd-style probes must be able to ask it without a secret).
 async fn auth(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
@@ -60,8 +70,8 @@ async fn auth(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Re
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| same(g.trim().as_bytes(), want.expose().as_bytes())) {
+            .and_then(bearer_token);
+        if !given.is_some_and(|g| same(g.as_bytes(), want.expose().as_bytes())) {
             let mut r = json_error(StatusCode::UNAUTHORIZED, "a bearer token is required");
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -256,4 +266,25 @@ async fn not_found() -> Response {
         StatusCode::NOT_FOUND,
         "no such endpoint (/, /healthz, /readyz, /metrics, /v1/report, /v1/history)",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for v in [
+            "Bearer t0k",
+            "bearer t0k",
+            "BEARER t0k",
+            "bEaReR   t0k ",
+            " Bearer t0k",
+        ] {
+            assert_eq!(bearer_token(v), Some("t0k"), "{v}");
+        }
+        for v in ["Basic t0k", "Bearer", "Bearer ", "Bearert0k", "Token t0k"] {
+            assert_eq!(bearer_token(v), None, "{v}");
+        }
+    }
 }

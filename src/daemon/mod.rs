@@ -13,6 +13,7 @@
 pub mod http;
 pub mod metrics;
 pub mod notify;
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -309,39 +310,55 @@ fn log_transitions(report: &Report, transitions: &[Transition]) {
 async fn record_history(shared: &Shared, settings: &Settings, report: &Report, groups: &[Group]) {
     let names: Vec<&str> = groups.iter().map(|g| g.as_str()).collect();
     let mut guard = shared.history.lock().await;
-    if guard.is_none() {
-        match History::open(&settings.history_path, settings.retention).await {
-            Ok((h, note)) => {
-                if let (Some(n), Ok(mut slot)) = (note, shared.history_note.lock()) {
-                    *slot = Some(n);
+    // Twice at most: a database deleted or replaced under us is closed, recreated and written
+    // in the same run.
+    for _ in 0..2 {
+        if guard.is_none() {
+            match History::open(&settings.history_path, settings.retention).await {
+                Ok((h, note)) => {
+                    if let (Some(n), Ok(mut slot)) = (note, shared.history_note.lock()) {
+                        *slot = Some(n);
+                    }
+                    *guard = Some(h);
                 }
-                *guard = Some(h);
+                Err(e) => {
+                    shared.history_ok.store(false, Ordering::Relaxed);
+                    tracing::error!("history unavailable, this run is not recorded: {e}");
+                    return;
+                }
+            }
+        }
+        let Some(h) = guard.as_mut() else { return };
+        match h.record(report, &names.join(",")).await {
+            Ok((_, transitions)) => {
+                shared.history_ok.store(true, Ordering::Relaxed);
+                log_transitions(report, &transitions);
+                for t in &transitions {
+                    if let Some(n) = &shared.notifier {
+                        n.send(t);
+                    }
+                }
+                return;
+            }
+            Err(e @ crate::history::HistoryError::Replaced { .. }) => {
+                tracing::error!("{e}; recreating it");
+                if let Ok(mut slot) = shared.history_note.lock() {
+                    *slot = Some(format!("{e}; recreated"));
+                }
+                if let Some(old) = guard.take() {
+                    old.close().await;
+                }
             }
             Err(e) => {
                 shared.history_ok.store(false, Ordering::Relaxed);
-                tracing::error!("history unavailable, this run is not recorded: {e}");
+                tracing::error!("cannot record the run in the history (reopening next run): {e}");
+                // Reopen next time: a corrupt or locked file is then moved aside.
+                *guard = None;
                 return;
             }
         }
     }
-    let Some(h) = guard.as_mut() else { return };
-    match h.record(report, &names.join(",")).await {
-        Ok((_, transitions)) => {
-            shared.history_ok.store(true, Ordering::Relaxed);
-            log_transitions(report, &transitions);
-            for t in &transitions {
-                if let Some(n) = &shared.notifier {
-                    n.send(t);
-                }
-            }
-        }
-        Err(e) => {
-            shared.history_ok.store(false, Ordering::Relaxed);
-            tracing::error!("cannot record the run in the history (reopening next run): {e}");
-            // Reopen next time: a corrupt or locked file is then moved aside.
-            *guard = None;
-        }
-    }
+    shared.history_ok.store(false, Ordering::Relaxed);
 }
 
 fn sd_notify(states: &[sd_notify::NotifyState<'_>]) {
@@ -371,19 +388,11 @@ pub async fn serve(mut setup: Setup, loader: Loader) -> Result<(), String> {
         group_last_run: Mutex::new(BTreeMap::new()),
         notifier,
     });
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = http::router(shared.clone());
-    let server = tokio::spawn(async move {
-        let r = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|s| *s).await;
-            })
-            .await;
-        if let Err(e) = r {
-            tracing::error!("HTTP server: {e}");
-        }
-    });
-    tracing::info!("serving on http://{listen}");
+    let cap = server::connection_cap();
+    let server = tokio::spawn(server::run(listener, app, cap, stop_rx));
+    tracing::info!("serving on http://{listen} (at most {cap} connections)");
     // WATCHDOG pings while the runtime is alive; systemd restarts a wedged daemon.
     if let Some(every) = sd_notify::watchdog_enabled() {
         tokio::spawn(async move {

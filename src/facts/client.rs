@@ -52,8 +52,10 @@ pub struct ClientConfig {
     /// the system trust store (an internal CA the coreapp also trusts).
     pub webhook_ca_file: Option<PathBuf>,
     /// Coreapp nodes expected `connected` (multiconnect shards; default 1).
+    #[serde(default, deserialize_with = "crate::bounds::de::expected_connected")]
     pub expected_connected: Option<u64>,
     /// Seconds each API request may take (default 5).
+    #[serde(default, deserialize_with = "crate::bounds::de::timeout")]
     pub timeout_seconds: Option<f64>,
 }
 
@@ -368,8 +370,8 @@ fn build_http(opts: &ClientOptions, url: &str) -> Result<(reqwest::Client, Strin
         b = b.danger_accept_invalid_certs(true);
         "not verified (insecure_tls: the certificate is accepted as is)".to_string()
     } else if let Some(path) = ca {
-        let pem = std::fs::read(&path)
-            .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
+        let pem = crate::input::read_bytes(&path, "CA file", crate::input::TEXT_LIMIT)
+            .map_err(|e| e.to_string())?;
         let cert = reqwest::Certificate::from_pem(&pem)
             .map_err(|e| format!("CA file {} is not a PEM certificate: {e}", path.display()))?;
         b = b.add_root_certificate(cert);
@@ -834,8 +836,8 @@ async fn probe_webhook(
                 " webhook-probe"
             ));
         if let Some(path) = &ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("cannot read webhook_ca_file {}: {e}", path.display()))?;
+            let pem = crate::input::read_bytes(path, "webhook_ca_file", crate::input::TEXT_LIMIT)
+                .map_err(|e| e.to_string())?;
             let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
                 format!(
                     "webhook_ca_file {} is not a PEM certificate: {e}",

@@ -34,7 +34,10 @@ pub struct NetworkSection {
     /// Hosts the client must reach.
     pub whatsapp: Vec<Target>,
     /// Bound of each step (resolve, connect), milliseconds.
-    #[serde(default = "default_timeout_ms")]
+    #[serde(
+        default = "default_timeout_ms",
+        deserialize_with = "crate::bounds::de::network_timeout_ms"
+    )]
     pub timeout_ms: u64,
 }
 

@@ -20,6 +20,9 @@ pub const MAX_BUNDLE_BYTES: u64 = crate::bundle::REDACT_INPUT_CAP;
 pub enum FactsFileError {
     #[error("cannot read facts file {path}: {source}")]
     Read { path: String, source: io::Error },
+    /// Not a file that can be read without blocking (a FIFO, a device), or unreadable.
+    #[error("{0}")]
+    Input(#[from] crate::input::InputError),
     /// A JSON document that does not fit the schema; `field` is the dotted path of the value.
     #[error("{path}:{line}:{column}: {field}: {message}")]
     Invalid {
@@ -59,7 +62,11 @@ pub fn load_facts_file(path: &Path) -> Result<Facts, FactsFileError> {
     let mut input: Box<dyn Read> = if stdin {
         Box::new(io::stdin().lock())
     } else {
-        Box::new(std::fs::File::open(path).map_err(read_err)?)
+        // Without blocking, regular files only: a FIFO or a device is refused at once.
+        match crate::input::open_regular(path, "facts file")? {
+            Some(f) => Box::new(f),
+            None => Box::new(io::empty()),
+        }
     };
     let mut head = Vec::with_capacity(8);
     (&mut input)
@@ -94,7 +101,9 @@ pub fn bundle_log_files(
     if path.as_os_str() == "-" {
         return Ok(None);
     }
-    let mut input = std::fs::File::open(path).map_err(read_err)?;
+    let Some(mut input) = crate::input::open_regular(path, "bundle")? else {
+        return Ok(None);
+    };
     let mut head = Vec::with_capacity(8);
     (&mut input)
         .take(8)

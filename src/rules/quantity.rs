@@ -181,7 +181,17 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .parse()
         .map_err(|_| format!("{text:?} is not a size (e.g. 25MiB)"))?;
     match unit_factor(unit.trim()) {
-        Some((Dimension::Bytes | Dimension::Plain, f)) => Ok((n * f) as u64),
+        Some((Dimension::Bytes | Dimension::Plain, f)) => {
+            let bytes = n * f;
+            let r = crate::bounds::SIZE_BYTES;
+            if !(bytes.is_finite() && bytes <= r.max as f64) {
+                return Err(format!(
+                    "{text:?} is out of range: give a size of at most {} bytes (1 PiB)",
+                    r.max
+                ));
+            }
+            Ok(bytes as u64)
+        }
         _ => Err(format!(
             "{text:?} is not a size (units B, KB, MB, GB, KiB, MiB, GiB)"
         )),
@@ -292,6 +302,12 @@ mod tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert!(parse_size("lots").is_err());
         assert!(parse_size("5ms").is_err());
+        assert!(
+            parse_size("99999999999999999999TiB")
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert_eq!(parse_size("1024TiB"), Ok(1 << 50));
     }
 
     #[test]

@@ -103,11 +103,11 @@ pub fn parse_window(text: &str) -> Result<Duration, String> {
 /// A duration in words for messages: `24 h`, `6 min`, `90 s`.
 fn spoken(d: Duration) -> String {
     let s = d.as_secs();
-    if s % 86_400 == 0 && s >= 2 * 86_400 {
+    if s.is_multiple_of(86_400) && s >= 2 * 86_400 {
         format!("{} d", s / 86_400)
-    } else if s % 3600 == 0 {
+    } else if s.is_multiple_of(3600) {
         format!("{} h", s / 3600)
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{} min", s / 60)
     } else {
         format!("{s} s")

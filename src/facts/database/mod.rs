@@ -252,6 +252,12 @@ fn classify(e: &sqlx::Error, t: &DbTarget) -> ConnectError {
     }
 }
 
+/// A TLS file named by the settings, read like every operator input file (never a FIFO).
+fn tls_file(path: &std::path::Path, what: &str) -> Result<Vec<u8>, sqlx::Error> {
+    crate::input::read_bytes(path, what, crate::input::TEXT_LIMIT)
+        .map_err(|e| sqlx::Error::Configuration(e.into()))
+}
+
 /// Opens a session with `t`, at `via` (a relay's loopback port) instead of its host and port
 /// when given.
 async fn connect(t: &DbTarget, via: Option<u16>) -> Result<Conn, sqlx::Error> {
@@ -271,10 +277,14 @@ async fn connect(t: &DbTarget, via: Option<u16>) -> Result<Conn, sqlx::Error> {
                 o = o.database(db);
             }
             if let Some(ca) = &t.tls.ca {
-                o = o.ssl_mode(MySqlSslMode::VerifyCa).ssl_ca(ca);
+                o = o
+                    .ssl_mode(MySqlSslMode::VerifyCa)
+                    .ssl_ca_from_pem(tls_file(ca, "WA_DB_SSL_CA")?);
             }
             if let (Some(cert), Some(key)) = (&t.tls.cert, &t.tls.key) {
-                o = o.ssl_client_cert(cert).ssl_client_key(key);
+                o = o
+                    .ssl_client_cert_from_pem(tls_file(cert, "WA_DB_SSL_CERT")?)
+                    .ssl_client_key_from_pem(tls_file(key, "WA_DB_SSL_KEY")?);
             }
             o.connect().await.map(Conn::My)
         }
@@ -286,10 +296,14 @@ async fn connect(t: &DbTarget, via: Option<u16>) -> Result<Conn, sqlx::Error> {
                 .password(password)
                 .database(t.database.as_deref().unwrap_or("postgres"));
             if let Some(ca) = &t.tls.ca {
-                o = o.ssl_mode(PgSslMode::VerifyCa).ssl_root_cert(ca);
+                o = o
+                    .ssl_mode(PgSslMode::VerifyCa)
+                    .ssl_root_cert_from_pem(tls_file(ca, "WA_DB_SSL_CA")?);
             }
             if let (Some(cert), Some(key)) = (&t.tls.cert, &t.tls.key) {
-                o = o.ssl_client_cert(cert).ssl_client_key(key);
+                o = o
+                    .ssl_client_cert_from_pem(tls_file(cert, "WA_DB_SSL_CERT")?)
+                    .ssl_client_key_from_pem(tls_file(key, "WA_DB_SSL_KEY")?);
             }
             o.connect().await.map(Conn::Pg)
         }

@@ -29,8 +29,8 @@ impl Secret {
     /// Reads a token (or a credential treated like one): the file's content without
     /// surrounding whitespace; an empty file is an error. `what` names it in messages.
     pub fn from_token_file(path: &Path, what: &str) -> Result<Secret, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+        let text = crate::input::read_text(path, what, crate::input::SECRET_LIMIT)
+            .map_err(|e| e.to_string())?;
         let t = text.trim();
         if t.is_empty() {
             return Err(format!("{what} {} is empty", path.display()));
@@ -113,6 +113,7 @@ pub struct DatabaseConfig {
     /// A db.env to read instead of the fields above.
     pub env_file: Option<PathBuf>,
     /// Round trips for the latency measurement.
+    #[serde(default, deserialize_with = "crate::bounds::de::samples")]
     pub samples: Option<usize>,
 }
 
@@ -130,8 +131,8 @@ pub struct DbFlags {
 
 /// Reads a password file: its first line, without the newline.
 fn read_password(path: &Path) -> Result<Secret, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read password file {}: {e}", path.display()))?;
+    let text = crate::input::read_text(path, "password file", crate::input::SECRET_LIMIT)
+        .map_err(|e| e.to_string())?;
     Ok(Secret::new(
         text.lines().next().unwrap_or("").trim_end_matches('\r'),
     ))
@@ -148,12 +149,21 @@ pub fn parse_env_file(name: &str, text: &str) -> Result<HashMap<String, String>,
             continue;
         }
         let line = line.strip_prefix("export ").map_or(line, str::trim_start);
+        // The text before `=` may be a name followed by the value (`WA_DB_PASSWORD s3cret`,
+        // `WA_DB_PASSWORD s3=cret`): errors quote a name only when it is one, never the rest.
+        let is_name =
+            |k: &str| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         let Some((key, value)) = line.split_once('=') else {
             return Err(format!("{name}:{n}: expected KEY=VALUE"));
         };
         let key = key.trim();
-        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("{name}:{n}: {key:?} is not a variable name"));
+        if !is_name(key) {
+            return Err(match key.split_whitespace().next().filter(|k| is_name(k)) {
+                Some(first) => format!(
+                    "{name}:{n}: expected KEY=VALUE (the name {first} is followed by a space, not '=')"
+                ),
+                None => format!("{name}:{n}: the text before '=' is not a variable name"),
+            });
         }
         let value = value.trim();
         let value = match value.chars().next() {
@@ -169,9 +179,34 @@ pub fn parse_env_file(name: &str, text: &str) -> Result<HashMap<String, String>,
             }
             _ => value.to_string(),
         };
+        if key == "WA_DB_PORT" && !value.trim().is_empty() {
+            port_number(&value).map_err(|e| format!("{name}:{n}: WA_DB_PORT: {e}"))?;
+        }
         vars.insert(key.to_string(), value);
     }
     Ok(vars)
+}
+
+/// A TCP port, 1 to 65535. Only digits are ever quoted back: a value that runs on into
+/// another variable (`WA_DB_PORT=3306 WA_DB_PASSWORD=…` on one line) must not be echoed.
+fn port_number(text: &str) -> Result<u16, String> {
+    let t = text.trim();
+    let digits = !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    match t.parse::<u64>() {
+        Ok(p @ 1..=65535) => Ok(p as u16),
+        Ok(p) => Err(format!("{p} is out of range: give a port from 1 to 65535")),
+        Err(_) if digits => Err(format!("{t} is out of range: give a port from 1 to 65535")),
+        Err(_) => Err("not a port number (1 to 65535)".to_string()),
+    }
+}
+
+/// A value shown in an error only when it is a short word (an engine name), never free text.
+fn shown_word(value: &str) -> String {
+    if value.len() <= 16 && value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        format!("={value}")
+    } else {
+        String::new()
+    }
 }
 
 /// Builds a target from `WA_DB_*` variables.
@@ -183,14 +218,16 @@ pub fn from_wa_env(vars: &HashMap<String, String>, source: &str) -> Result<DbTar
     };
     let engine_raw =
         get("WA_DB_ENGINE").ok_or_else(|| format!("{source}: WA_DB_ENGINE is not set"))?;
-    let engine = Engine::parse(&engine_raw)
-        .ok_or_else(|| format!("{source}: WA_DB_ENGINE={engine_raw} must be MYSQL or PGSQL"))?;
+    let engine = Engine::parse(&engine_raw).ok_or_else(|| {
+        format!(
+            "{source}: WA_DB_ENGINE{} must be MYSQL or PGSQL",
+            shown_word(&engine_raw)
+        )
+    })?;
     let host =
         get("WA_DB_HOSTNAME").ok_or_else(|| format!("{source}: WA_DB_HOSTNAME is not set"))?;
     let port = match get("WA_DB_PORT") {
-        Some(p) => p
-            .parse()
-            .map_err(|_| format!("{source}: WA_DB_PORT={p} is not a port number"))?,
+        Some(p) => port_number(&p).map_err(|e| format!("{source}: WA_DB_PORT: {e}"))?,
         None => engine.default_port(),
     };
     let user =
@@ -288,7 +325,8 @@ fn from_fields(
 
 fn from_env_file(path: &Path) -> Result<DbTarget, String> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let text = crate::input::read_text(path, "db.env", crate::input::TEXT_LIMIT)
+        .map_err(|e| e.to_string())?;
     from_wa_env(&parse_env_file(&shown, &text)?, &format!("db.env {shown}"))
 }
 
@@ -388,21 +426,55 @@ mod tests {
         assert!(e.starts_with("db.env:3:") && !e.contains("s3cret"), "{e}");
         let e = parse_env_file("db.env", "BAD KEY=1\n").unwrap_err();
         assert!(e.starts_with("db.env:1:"), "{e}");
+        // A missing '=' with a value that holds one: the value never shows.
+        for line in [
+            "WA_DB_PASSWORD s3cr=et-value",
+            "WA_DB_PASSWORD\ts3cret-value=",
+            "  WA_DB_PASSWORD   s3cret value == x",
+            "s3cret-value WA_DB_PASSWORD=x",
+            "export WA_DB_PASSWORD s3cret=value",
+        ] {
+            let e = parse_env_file("db.env", &format!("A=1\n{line}\n")).unwrap_err();
+            assert!(
+                e.starts_with("db.env:2:") && !e.contains("s3cr"),
+                "{line}: {e}"
+            );
+        }
+        // Numbers are range-checked with their line.
+        for port in [
+            "0",
+            "65536",
+            "99999999999999999999",
+            "-1",
+            "http",
+            "3306 WA_DB_PASSWORD=x",
+        ] {
+            let e = parse_env_file("db.env", &format!("A=1\nWA_DB_PORT={port}\n")).unwrap_err();
+            assert!(
+                e.starts_with("db.env:2: WA_DB_PORT:") && !e.contains("PASSWORD"),
+                "{port}: {e}"
+            );
+        }
         let vars = parse_env_file("db.env", "WA_DB_ENGINE=ORACLE\n").unwrap();
         assert!(
             from_wa_env(&vars, "db.env")
                 .unwrap_err()
                 .contains("must be MYSQL or PGSQL")
         );
-        let vars = parse_env_file(
-            "db.env",
-            "WA_DB_ENGINE=MYSQL\nWA_DB_HOSTNAME=h\nWA_DB_USERNAME=u\nWA_DB_PORT=http\n",
-        )
-        .unwrap();
+        // A container's variables are checked the same way.
+        let vars: HashMap<String, String> = [
+            ("WA_DB_ENGINE", "MYSQL"),
+            ("WA_DB_HOSTNAME", "h"),
+            ("WA_DB_USERNAME", "u"),
+            ("WA_DB_PORT", "http"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         assert!(
             from_wa_env(&vars, "db.env")
                 .unwrap_err()
-                .contains("WA_DB_PORT=http")
+                .contains("WA_DB_PORT: not a port number")
         );
     }
 

@@ -140,9 +140,47 @@ fn socket_group(path: &Path) -> Option<String> {
     })
 }
 
-/// Opens a client for `endpoint`, checking a unix socket first so that a missing socket or a
-/// permission problem is named instead of surfacing as a generic connection error.
-pub fn connect(endpoint: &str, timeout: Duration) -> Result<Docker, String> {
+/// Connects to the unix socket `path` once, within `deadline`. The socket is non-blocking: a
+/// listener whose queue is full (a wedged dockerd that stopped accepting) answers `EAGAIN`,
+/// which is retried until the deadline instead of blocking the thread for good.
+async fn probe_unix(path: &Path, deadline: Duration) -> std::io::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match tokio::time::timeout(
+            deadline.saturating_sub(started.elapsed()),
+            tokio::net::UnixStream::connect(path),
+        )
+        .await
+        {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if started.elapsed() >= deadline {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "it accepted no connection within {} ms (its listen queue is full: \
+                             dockerd is not accepting connections)",
+                            deadline.as_millis()
+                        ),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no connection within {} ms", deadline.as_millis()),
+                ));
+            }
+        }
+    }
+}
+
+/// Opens a client for `endpoint`, checking a unix socket first (within `timeout`) so that a
+/// missing socket, a permission problem or a wedged daemon is named instead of surfacing as a
+/// generic connection error.
+pub async fn connect(endpoint: &str, timeout: Duration) -> Result<Docker, String> {
     let secs = timeout.as_secs().max(1);
     if let Some(path) = endpoint
         .strip_prefix("unix://")
@@ -154,7 +192,7 @@ pub fn connect(endpoint: &str, timeout: Duration) -> Result<Docker, String> {
                 "no Docker socket at {path}: Docker is not installed or dockerd is not running"
             ));
         }
-        if let Err(e) = std::os::unix::net::UnixStream::connect(p) {
+        if let Err(e) = probe_unix(p, timeout).await {
             return Err(match e.kind() {
                 std::io::ErrorKind::PermissionDenied => format!(
                     "permission denied on {path}: run as root or as a member of the group {}",
@@ -404,14 +442,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn connection_problems_are_named() {
-        let e = connect("unix:///nonexistent/docker.sock", Duration::from_secs(1)).unwrap_err();
+    #[tokio::test]
+    async fn connection_problems_are_named() {
+        let e = connect("unix:///nonexistent/docker.sock", Duration::from_secs(1))
+            .await
+            .unwrap_err();
         assert!(
             e.contains("no Docker socket at /nonexistent/docker.sock"),
             "{e}"
         );
-        let e = connect("ssh://host", Duration::from_secs(1)).unwrap_err();
+        let e = connect("ssh://host", Duration::from_secs(1))
+            .await
+            .unwrap_err();
         assert!(e.contains("unsupported Docker endpoint"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let stale = dir.path().join("stale.sock");
@@ -420,8 +462,45 @@ mod tests {
             &format!("unix://{}", stale.display()),
             Duration::from_secs(1),
         )
+        .await
         .unwrap_err();
         assert!(e.contains("refuses connections"), "{e}");
         assert_eq!(endpoint(Some("unix:///x.sock")), "unix:///x.sock");
+    }
+
+    /// A wedged dockerd: its listen queue is full and it never accepts. The connect is bounded
+    /// by the deadline instead of blocking the thread for good.
+    #[tokio::test]
+    async fn a_full_listen_queue_is_bounded_by_the_deadline() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wedged.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        // SAFETY: listen(2) on a socket we own, lowering its backlog.
+        assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+        let mut held = Vec::new();
+        loop {
+            match tokio::net::UnixStream::connect(&path).await {
+                Ok(s) => held.push(s),
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}");
+                    break;
+                }
+            }
+            assert!(held.len() < 1000, "the queue never filled");
+        }
+        let started = std::time::Instant::now();
+        let e = connect(
+            &format!("unix://{}", path.display()),
+            Duration::from_millis(700),
+        )
+        .await
+        .unwrap_err();
+        let took = started.elapsed();
+        assert!(e.contains("listen queue is full"), "{e}");
+        assert!(
+            took >= Duration::from_millis(700) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
     }
 }

@@ -84,7 +84,7 @@ pub struct Connected {
 /// Connects and reads `/version` and `/info`.
 pub async fn connect(opts: &DockerOptions) -> Result<Connected, String> {
     let endpoint = engine::endpoint(opts.host.as_deref());
-    let docker = engine::connect(&endpoint, opts.deadline)?;
+    let docker = engine::connect(&endpoint, opts.deadline).await?;
     let engine = tokio::time::timeout(opts.deadline, engine::gather(&docker))
         .await
         .map_err(|_| {
@@ -103,16 +103,16 @@ pub async fn connect(opts: &DockerOptions) -> Result<Connected, String> {
 /// Reads daemon.json (absent is normal: no custom settings).
 pub fn read_daemon_json(path: &std::path::Path) -> Result<DaemonJson, String> {
     let shown = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::input::read_text(path, "daemon.json", crate::input::TEXT_LIMIT) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.is_not_found() => {
             return Ok(DaemonJson {
                 path: shown,
                 exists: false,
                 seccomp_profile: None,
             });
         }
-        Err(e) => return Err(format!("cannot read {shown}: {e}")),
+        Err(e) => return Err(e.to_string()),
     };
     let v: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| format!("{shown}:{}:{}: not valid JSON: {e}", e.line(), e.column()))?;
@@ -157,9 +157,13 @@ fn judge_profile(path: &str, pending_restart: bool, target: &Target) -> Fact<Pro
     let verdict = if path == "unconfined" {
         Fact::Available(seccomp_profile::unconfined(path))
     } else {
-        match std::fs::read_to_string(path) {
+        match crate::input::read_text(
+            std::path::Path::new(path),
+            "seccomp profile",
+            crate::input::TEXT_LIMIT,
+        ) {
             Ok(text) => seccomp_profile::judge(path, &text, target).into(),
-            Err(e) => Fact::Unavailable(format!("cannot read seccomp profile {path}: {e}")),
+            Err(e) => Fact::Unavailable(e.to_string()),
         }
     };
     match verdict {
