@@ -360,6 +360,18 @@ pub async fn host(
                 .map_err(|e| e.to_string())?,
         );
     }
+    // The kernel's whole ring buffer, each line with its wall-clock time: what the log
+    // signatures judge live, so a bundle judged elsewhere sees the same lines.
+    let kmsg = tokio::task::spawn_blocking(|| crate::facts::logs::read_kmsg(16 << 20))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+    let bytes = kmsg.unwrap_or_else(|e| format!("[not collected: {e}]\n").into_bytes());
+    files.push(
+        spool
+            .bytes("host/kmsg.log", producer, &bytes)
+            .map_err(|e| e.to_string())?,
+    );
     Ok(files)
 }
 

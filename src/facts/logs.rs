@@ -377,7 +377,15 @@ impl Scanner {
                     tally.first = Some(tally.first.map_or(t, |f| f.min(t)));
                     tally.last = Some(tally.last.map_or(t, |l| l.max(t)));
                 }
-                tally.example = Some((src.name.clone(), line.to_vec()));
+                // The time is in first/last: the example is the message itself.
+                let body = match when {
+                    Some(_) if src.dating == Dating::Docker || line_starts_rfc3339(line) => line
+                        .iter()
+                        .position(|b| *b == b' ')
+                        .map_or(line, |i| &line[i + 1..]),
+                    _ => line,
+                };
+                tally.example = Some((src.name.clone(), body.to_vec()));
                 tally.captures.clear();
                 if let Some(caps) = self.each[i].captures(line) {
                     for name in self.each[i].capture_names().flatten() {
@@ -414,6 +422,13 @@ fn shorten(text: &str, max: usize) -> String {
     let mut out: String = line.chars().take(max - 1).collect();
     out.push('…');
     out
+}
+
+fn line_starts_rfc3339(line: &[u8]) -> bool {
+    let first = line.split(|b| *b == b' ').next().unwrap_or_default();
+    std::str::from_utf8(first)
+        .ok()
+        .is_some_and(|t| OffsetDateTime::parse(t, &Rfc3339).is_ok())
 }
 
 /// The time a line starts with, if it has one this module reads.
@@ -802,7 +817,7 @@ pub type BundleFiles = BTreeMap<String, Vec<u8>>;
 pub fn bundle_wants(path: &str) -> bool {
     let parts: Vec<&str> = path.split('/').collect();
     match parts.as_slice() {
-        ["host", "dmesg-tail"] => true,
+        ["host", "kmsg.log" | "dmesg-tail"] => true,
         ["docker", _, "logs.txt" | "inspect.json"] => true,
         ["docker", _, "files", name] => {
             name.ends_with("-crash.log") || *name == "web.log" || *name == "error.log"
@@ -816,7 +831,7 @@ pub fn bundle_wants(path: &str) -> bool {
 ///
 /// Layout read: `docker/NAME/logs.txt` (with `inspect.json` telling a database image; the
 /// WhatsApp roles come from the bundle's facts, `containers`), `docker/NAME/files/*-crash.log`,
-/// `web.log`, `error.log`, and `host/dmesg-tail` for the kernel.
+/// `web.log`, `error.log`, and `host/kmsg.log` (older bundles: `host/dmesg-tail`) for the kernel.
 pub fn from_bundle(
     files: &BundleFiles,
     patterns: &[Pattern],
@@ -903,10 +918,19 @@ pub fn from_bundle(
             }
         }
     }
-    if let Some(text) = files.get("host/dmesg-tail") {
+    // The whole ring buffer when the bundle has it; older bundles hold only dmesg's tail.
+    let kernel = ["host/kmsg.log", "host/dmesg-tail"]
+        .into_iter()
+        .find_map(|name| {
+            files
+                .get(name)
+                .filter(|t| !t.starts_with(b"[not collected"))
+                .map(|t| (name, t))
+        });
+    if let Some((name, text)) = kernel {
         texts.push(SourceText {
             source: LogSource::Kernel,
-            name: "host/dmesg-tail".into(),
+            name: name.into(),
             text: text.clone(),
             dating: Dating::Leading,
         });
@@ -1001,7 +1025,11 @@ mod tests {
         assert_eq!(d.last.as_deref(), Some("2026-12-01T11:50:00Z"));
         assert_eq!(d.span_s, Some(1200));
         assert_eq!(d.captures["user"], "wa2");
-        assert!(d.example.as_deref().unwrap().contains("Access denied"));
+        // The example is the message; its time is in `last`.
+        assert!(
+            d.example.as_deref().unwrap().starts_with("ERROR 1045"),
+            "{d:?}"
+        );
         let Fact::Available(e) = &f.signatures["enospc"] else {
             panic!()
         };

@@ -178,6 +178,15 @@ impl Signature {
             when.push(json!({"path": "span_s", "number": format!(">= {}s", d.as_secs())}));
             expected = format!("{expected} lasting {}", spoken(d));
         }
+        let pass = if self.at_least == 1 {
+            format!("no match in the last {} ({{{{read}}}})", spoken(window))
+        } else {
+            format!(
+                "{{{{count}}}} matches in the last {}, fewer than {} ({{{{read}}}})",
+                spoken(window),
+                self.at_least
+            )
+        };
         let status = match self.status {
             Verdict::Warn => "warn",
             _ => "fail",
@@ -194,8 +203,7 @@ impl Signature {
                 {"status": "skip", "when": {"available": false},
                  "message": format!("cannot read its logs ({}): {{{{${fact}|reason}}}}", sources.join(", "))},
                 {"status": status, "when": {"all": when}, "message": self.message},
-                {"status": "pass",
-                 "message": format!("no match in the last {} ({{{{read}}}})", spoken(window))},
+                {"status": "pass", "message": pass},
             ],
             "remedy": self.remedy,
             "doc": self.doc,
@@ -211,6 +219,66 @@ impl Signature {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The default set's kernel signatures count real disks, not loop, RAM or network block
+    /// devices (a loop device's error says nothing of the drive under the client's data).
+    #[test]
+    fn block_io_errors_count_disks_only() {
+        use crate::facts::logs::{Dating, LogSource, Scanner, SourceText};
+        let set = crate::rules::RuleSet::embedded().unwrap();
+        let scanner = Scanner::new(set.patterns()).unwrap();
+        let count = |line: &str| {
+            let f = scanner.scan(
+                &[SourceText {
+                    source: LogSource::Kernel,
+                    name: "k".into(),
+                    text: format!("2026-12-01T11:00:00Z {line}\n").into_bytes(),
+                    dating: Dating::Leading,
+                }],
+                &[],
+                time::macros::datetime!(2026-12-01 12:00:00 UTC),
+                "test",
+            );
+            match &f.signatures["block_io_error"] {
+                crate::facts::Fact::Available(s) => s.count,
+                other => panic!("{other:?}"),
+            }
+        };
+        for disk in ["sda", "vdb", "nvme0n1", "xvda", "dm-0", "md127", "mmcblk0"] {
+            assert_eq!(
+                count(&format!("I/O error, dev {disk}, sector 8 op 0x0:(READ)")),
+                1,
+                "{disk}"
+            );
+        }
+        assert_eq!(
+            count("Buffer I/O error on dev sdb1, logical block 0, async page read"),
+            1
+        );
+        for other in ["loop7", "ram0", "zram0", "nbd0", "sr0"] {
+            assert_eq!(
+                count(&format!("I/O error, dev {other}, sector 8 op 0x0:(READ)")),
+                0,
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_count_below_the_threshold_is_said_as_a_count() {
+        let s: Signature = serde_saphyr::from_str(
+            "id: many\ntitle: t\nsources: [kernel]\nregex: x+y\nat_least: 100\nmessage: m\nremedy: r\ndoc: d\n",
+        )
+        .unwrap();
+        let rule = s.rule().unwrap();
+        let facts =
+            serde_json::json!({"logs": {"signatures": {"many": {"count": 136, "read": ["k"]}}}});
+        let pass = &rule.outcomes[3].value.message;
+        assert_eq!(
+            pass.render(&facts, "logs.signatures.many"),
+            "136 matches in the last 24 h, fewer than 100 (k)"
+        );
+    }
 
     #[test]
     fn windows_are_whole_units_in_range() {
