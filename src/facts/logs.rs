@@ -489,7 +489,8 @@ fn newest(mut bytes: Vec<u8>, max: usize) -> (Vec<u8>, Option<String>) {
 }
 
 /// Reads the kernel's log from `/dev/kmsg` without blocking: every record still in the ring
-/// buffer, each as `RFC3339 message` (its monotonic time placed on the wall clock).
+/// buffer after the last `dmesg --clear`, each as `RFC3339 message` (its monotonic time placed
+/// on the wall clock).
 pub fn read_kmsg(max: usize) -> Result<Vec<u8>, String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
@@ -498,6 +499,9 @@ pub fn read_kmsg(max: usize) -> Result<Vec<u8>, String> {
         .custom_flags(libc::O_NONBLOCK)
         .open("/dev/kmsg")
         .map_err(|e| format!("cannot open /dev/kmsg: {e}"))?;
+    // Start after the last `dmesg --clear`, as dmesg itself does (SEEK_DATA on /dev/kmsg is
+    // "the first record after the clear point", Documentation/ABI/testing/dev-kmsg).
+    let _ = rustix::fs::seek(&f, rustix::fs::SeekFrom::Data(0));
     let now = OffsetDateTime::now_utc();
     let mono = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     let mono_us = i128::from(mono.tv_sec) * 1_000_000 + i128::from(mono.tv_nsec) / 1_000;
