@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use wa_preflight::check::build_report;
+use wa_preflight::report::table::Layout;
 use wa_preflight::report::{Format, render};
 use wa_preflight::rules::eval::EvalContext;
 use wa_preflight::rules::{Profile, RuleSet};
@@ -16,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let facts = match wa_preflight::facts::parse_facts("f.json", text) {
+    let facts = match wa_preflight::facts::saved::parse("f.json", text) {
         Ok(f) => f,
         Err(e) => {
             assert!(e.to_string().starts_with("f.json"), "unnamed: {e}");
@@ -32,14 +33,21 @@ fuzz_target!(|data: &[u8]| {
             today: now.date(),
         };
         let report = build_report(&facts, rules, &ctx, now, 0).expect("a report");
+        let narrow = Layout {
+            width: 40,
+            color: true,
+            all: false,
+        };
         for format in [
             Format::Table,
             Format::Json,
             Format::Junit,
             Format::Markdown,
             Format::Prometheus,
+            Format::Summary,
         ] {
-            let _ = render(&report, format, false);
+            let _ = render(&report, format, &Layout::plain());
+            let _ = render(&report, format, &narrow);
         }
     }
 });
