@@ -355,9 +355,13 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
     // Docker first: the database settings, the network vantage point and the API URL come
     // from the containers it finds. Then those four run side by side.
     let after_docker = async {
-        let (engine_client, engine_why) = match &connected {
-            Fact::Available(c) => (Some(c.docker.clone()), String::new()),
-            Fact::Unavailable(why) => (None, why.clone()),
+        let (engine_client, engine_local, engine_why) = match &connected {
+            Fact::Available(c) => (
+                Some(c.docker.clone()),
+                c.endpoint.starts_with("unix://"),
+                String::new(),
+            ),
+            Fact::Unavailable(why) => (None, false, why.clone()),
         };
         let (docker, peers) = match connected {
             Fact::Available(c) => {
@@ -447,6 +451,7 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
                     logs::gather(
                         &opts.logs,
                         engine_client.as_ref(),
+                        engine_local,
                         &engine_why,
                         &containers,
                         collected_at,
