@@ -8,10 +8,11 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::daemon::{Daemon, gauge, http};
 use common::imitation::{Cleanup, Spec, import_image, run};
 use common::{DOCKER_SOCK, docker, require_daemon};
 
@@ -30,130 +31,9 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A running daemon on a free port; killed on drop.
-struct Daemon {
-    child: Child,
-    addr: String,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(dir: &Path, args: &[&str]) -> Daemon {
-        let log = dir.join("daemon.log");
-        let err = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_preflight"))
-            .env_remove("DOCKER_HOST")
-            .env("WA_PREFLIGHT_CONFIG", "/dev/null")
-            .env("RUST_LOG", "info")
-            .args(["daemon", "--listen", "127.0.0.1:0", "--history"])
-            .arg(dir.join("history.db"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .unwrap();
-        // Owned before waiting, so a failed start still kills and reaps it.
-        let mut d = Daemon {
-            child,
-            addr: String::new(),
-            log,
-        };
-        let started = Instant::now();
-        loop {
-            let text = d.log();
-            if let Some(i) = text.find("serving on http://") {
-                let rest = &text[i + "serving on http://".len()..];
-                d.addr = rest.split_whitespace().next().unwrap().to_string();
-                return d;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "daemon did not start: {text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        http(
-            &self.addr,
-            &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
-        )
-    }
-
-    fn get_auth(&self, path: &str, token: &str) -> (u16, String) {
-        http(
-            &self.addr,
-            &format!(
-                "GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-            ),
-        )
-    }
-
-    /// Waits until `f` holds for a response of `path`.
-    fn wait_for(&self, path: &str, what: &str, f: impl Fn(u16, &str) -> bool) -> String {
-        let started = Instant::now();
-        loop {
-            let (code, body) = self.get(path);
-            if f(code, &body) {
-                return body;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "waited 60 s for {what}; last {code}: {body}\nlog: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.1 exchange over a fresh connection: (status, body).
-fn http(addr: &str, request: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
-}
-
-fn gauge(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+/// The daemon with `args`, started within 20 s.
+fn start(dir: &Path, args: &[&str]) -> Daemon {
+    Daemon::spawn(Daemon::binary(), dir, args, Duration::from_secs(20))
 }
 
 fn status_is(metrics: &str, rule: &str, status: &str) -> bool {
@@ -264,7 +144,7 @@ fn transitions_follow_a_database_and_a_container() {
         });
     }
     let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
-    let d = Daemon::start(
+    let d = start(
         dir.path(),
         &[
             "--interval",
@@ -397,7 +277,7 @@ fn reload_and_stop() {
     std::fs::write(&config, "profile: development\n").unwrap();
     // A black-hole "database": connects hang, so a run is in progress when SIGTERM comes.
     let (hole, hole_port) = common::fake_webapp::black_hole_here();
-    let d = Daemon::start(
+    let d = start(
         dir.path(),
         &[
             "--interval",
@@ -442,7 +322,7 @@ fn reload_and_stop() {
 
     // A run stuck on the black hole (--db-timeout 60): SIGTERM still ends it quickly.
     let url = format!("postgres://wa@127.0.0.1:{hole_port}/x");
-    let mut d = Daemon::start(
+    let mut d = start(
         dir.path(),
         &[
             &ONE_RUN_NO_DOCKER[..],
@@ -483,7 +363,7 @@ fn bursts_bad_requests_and_tokens() {
         format!("daemon:\n  token_file: {}\n", token.display()),
     )
     .unwrap();
-    let mut d = Daemon::start(
+    let mut d = start(
         dir.path(),
         &[
             &ONE_RUN_NO_DOCKER[..],
@@ -601,7 +481,7 @@ fn corrupt_history_is_moved_aside() {
         b"garbage, not SQLite\n".repeat(500),
     )
     .unwrap();
-    let d = Daemon::start(dir.path(), &ONE_RUN_NO_DOCKER);
+    let d = start(dir.path(), &ONE_RUN_NO_DOCKER);
     d.wait_for("/readyz", "ready", |c, _| c == 200);
     let (c, body) = d.get("/v1/history");
     assert_eq!(c, 200, "{body}");
@@ -683,7 +563,7 @@ fn transitions_are_posted_with_retries() {
         ),
     )
     .unwrap();
-    let d = Daemon::start(
+    let d = start(
         dir.path(),
         &[
             &ONE_RUN_NO_DOCKER[..],

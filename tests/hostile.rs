@@ -9,15 +9,16 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::daemon::{Daemon, gauge, http};
 use common::{fixture, preflight};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -123,159 +124,20 @@ impl Wedged {
     }
 }
 
-/// A daemon on a free port; killed on drop.
-struct Daemon {
-    child: Child,
-    addr: String,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(dir: &Path, prefix: &[&str], args: &[&str]) -> Daemon {
-        let log = dir.join("daemon.log");
-        let err = std::fs::File::create(&log).unwrap();
-        let (program, pre) = match prefix.split_first() {
-            Some((p, rest)) => (p.to_string(), rest.to_vec()),
-            None => (env!("CARGO_BIN_EXE_preflight").to_string(), Vec::new()),
-        };
-        let mut cmd = Command::new(program);
-        cmd.args(pre);
-        if !prefix.is_empty() {
-            cmd.arg(env!("CARGO_BIN_EXE_preflight"));
+/// The daemon without the statx probe, run by `prefix` (a wrapper such as `prlimit … --`)
+/// when given, started within 30 s.
+fn start(dir: &Path, prefix: &[&str], args: &[&str]) -> Daemon {
+    let cmd = match prefix.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(env!("CARGO_BIN_EXE_preflight"));
+            c
         }
-        let child = cmd
-            .env_remove("DOCKER_HOST")
-            .env("WA_PREFLIGHT_CONFIG", "/dev/null")
-            .env("RUST_LOG", "info")
-            .args([
-                "daemon",
-                "--listen",
-                "127.0.0.1:0",
-                "--no-statx-probe",
-                "--history",
-            ])
-            .arg(dir.join("history.db"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .unwrap();
-        let mut d = Daemon {
-            child,
-            addr: String::new(),
-            log,
-        };
-        let started = Instant::now();
-        loop {
-            let text = d.log();
-            if let Some(i) = text.find("serving on http://") {
-                let rest = &text[i + "serving on http://".len()..];
-                d.addr = rest.split_whitespace().next().unwrap().to_string();
-                return d;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "daemon did not start: {text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        http(
-            &self.addr,
-            &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
-        )
-    }
-
-    /// Waits until `f` holds for a response of `path`.
-    fn wait_for(&self, path: &str, deadline: Duration, f: impl Fn(u16, &str) -> bool) -> String {
-        let started = Instant::now();
-        loop {
-            let (code, body) = self.get(path);
-            if f(code, &body) {
-                return body;
-            }
-            assert!(
-                started.elapsed() < deadline,
-                "waited {deadline:?} on {path}; last {code}: {body}\nlog: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        assert!(
-            Command::new("kill")
-                .args([&format!("-{sig}"), &self.child.id().to_string()])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-
-    /// SIGTERM, and the daemon is gone within `deadline`.
-    fn stop_within(mut self, deadline: Duration) {
-        self.signal("TERM");
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "daemon exited {status}: {}", self.log());
-                return;
-            }
-            assert!(
-                started.elapsed() < deadline,
-                "the daemon ignored SIGTERM for {deadline:?}: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.1 exchange over a fresh connection: (status, body); (0, "") when the server
-/// does not answer within 10 s.
-fn http(addr: &str, request: &str) -> (u16, String) {
-    let Ok(mut s) = TcpStream::connect(addr) else {
-        return (0, String::new());
+        None => Daemon::binary(),
     };
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    if s.write_all(request.as_bytes()).is_err() {
-        return (0, String::new());
-    }
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
-}
-
-fn gauge(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+    let mut all = vec!["--no-statx-probe"];
+    all.extend_from_slice(args);
+    Daemon::spawn(cmd, dir, &all, Duration::from_secs(30))
 }
 
 /// The files of a .tar.gz bundle: (path, content).
@@ -338,7 +200,7 @@ fn a_wedged_docker_socket_hangs_nothing() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(out_file.exists());
 
-    let d = Daemon::start(
+    let d = start(
         dir.path(),
         &[],
         &[
@@ -351,13 +213,18 @@ fn a_wedged_docker_socket_hangs_nothing() {
         ],
     );
     // The first run finishes (readiness) and /healthz answers with its verdict.
-    d.wait_for("/readyz", Duration::from_secs(90), |c, _| c == 200);
-    d.wait_for("/healthz", Duration::from_secs(10), |c, _| {
+    d.wait_within("/readyz", "an answer", Duration::from_secs(90), |c, _| {
+        c == 200
+    });
+    d.wait_within("/healthz", "an answer", Duration::from_secs(10), |c, _| {
         c == 200 || c == 503
     });
-    d.wait_for("/v1/report", Duration::from_secs(10), |c, b| {
-        c == 200 && b.contains("listen queue is full")
-    });
+    d.wait_within(
+        "/v1/report",
+        "an answer",
+        Duration::from_secs(10),
+        |c, b| c == 200 && b.contains("listen queue is full"),
+    );
     d.stop_within(Duration::from_secs(5));
 }
 
@@ -721,7 +588,7 @@ fn the_daemon_refuses_out_of_range_queries_and_reloads() {
         format!("daemon:\n  token_file: {}\n", token.display()),
     )
     .unwrap();
-    let d = Daemon::start(
+    let d = start(
         dir.path(),
         &[],
         &[
@@ -823,7 +690,7 @@ fn a_db_env_error_never_quotes_the_password() {
         format!("database:\n  env_file: {}\n", env.display()),
     )
     .unwrap();
-    let d = Daemon::start(
+    let d = start(
         dir.path(),
         &[],
         &[
@@ -835,7 +702,9 @@ fn a_db_env_error_never_quotes_the_password() {
             config.to_str().unwrap(),
         ],
     );
-    d.wait_for("/readyz", Duration::from_secs(60), |c, _| c == 200);
+    d.wait_within("/readyz", "an answer", Duration::from_secs(60), |c, _| {
+        c == 200
+    });
     let (_, health) = d.get("/healthz");
     let (_, report) = d.get("/v1/report");
     assert!(report.contains("expected KEY=VALUE"), "{report}");
@@ -974,7 +843,7 @@ fn idle_connections_cannot_starve_the_daemon() {
     assert!(limit > 1024, "LimitNOFILE={limit}");
 
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(
+    let d = start(
         dir.path(),
         &["prlimit", "--nofile=1024:1024", "--"],
         &[
@@ -984,7 +853,9 @@ fn idle_connections_cannot_starve_the_daemon() {
             "unix:///nonexistent/docker.sock",
         ],
     );
-    d.wait_for("/readyz", Duration::from_secs(60), |c, _| c == 200);
+    d.wait_within("/readyz", "an answer", Duration::from_secs(60), |c, _| {
+        c == 200
+    });
     let mut idle = Vec::new();
     for i in 0..1100 {
         match TcpStream::connect(&d.addr) {
@@ -1025,7 +896,7 @@ fn idle_connections_cannot_starve_the_daemon() {
 fn a_deleted_history_database_is_recreated() {
     let _s = serial();
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(
+    let d = start(
         dir.path(),
         &[],
         &[

@@ -7,13 +7,13 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::daemon::{Daemon, gauge};
 use common::imitation::{Spec, import_image, run};
 use common::{DOCKER_SOCK, require_daemon};
 
@@ -43,108 +43,19 @@ fn stream_id(path: &Path) -> String {
     format!("{}:{}", m.dev(), m.ino())
 }
 
-/// A running daemon on a free port, its standard error in `log`; killed on drop.
-struct Daemon {
-    child: Child,
-    addr: String,
-    log: PathBuf,
-}
-
-impl Daemon {
-    /// Starts the daemon; `journal` sets `JOURNAL_STREAM` to the log file's identity, as
-    /// systemd does for a service whose output goes to the journal.
-    fn start(dir: &Path, args: &[&str], journal: bool) -> Daemon {
-        let log = dir.join("daemon.log");
-        let err = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_preflight"));
-        cmd.env_remove("DOCKER_HOST")
-            .env_remove("JOURNAL_STREAM")
-            .env("WA_PREFLIGHT_CONFIG", "/dev/null")
-            .env("RUST_LOG", "info")
-            .args(["daemon", "--listen", "127.0.0.1:0", "--history"])
-            .arg(dir.join("history.db"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(err);
-        if journal {
-            cmd.env("JOURNAL_STREAM", stream_id(&log));
-        }
-        let mut d = Daemon {
-            child: cmd.spawn().unwrap(),
-            addr: String::new(),
-            log,
-        };
-        let started = Instant::now();
-        loop {
-            let text = d.log();
-            if let Some(i) = text.find("serving on http://") {
-                let rest = &text[i + "serving on http://".len()..];
-                d.addr = rest.split_whitespace().next().unwrap().to_string();
-                return d;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "daemon did not start: {text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+/// Starts the daemon within 20 s; `journal` sets `JOURNAL_STREAM` to the log file's identity,
+/// as systemd does for a service whose output goes to the journal.
+fn start(dir: &Path, args: &[&str], journal: bool) -> Daemon {
+    let log = common::daemon::log_path(dir);
+    std::fs::File::create(&log).unwrap();
+    let mut cmd = Daemon::binary();
+    cmd.env_remove("JOURNAL_STREAM");
+    if journal {
+        cmd.env("JOURNAL_STREAM", stream_id(&log));
     }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// One GET over a fresh connection: (status, content type, body).
-    fn get(&self, path: &str) -> (u16, String, String) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut buf = Vec::new();
-        let _ = s.read_to_end(&mut buf);
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let code = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let ctype = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-type:")
-                    .map(|v| v.trim().to_string())
-            })
-            .unwrap_or_default();
-        (code, ctype, body.to_string())
-    }
-
-    fn wait_for(&self, path: &str, what: &str, f: impl Fn(u16, &str) -> bool) -> String {
-        let started = Instant::now();
-        loop {
-            let (code, _, body) = self.get(path);
-            if f(code, &body) {
-                return body;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(90),
-                "waited 90 s for {what}; last {code}: {body}\nlog: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    let mut d = Daemon::spawn(cmd, dir, args, Duration::from_secs(20));
+    d.patience = Duration::from_secs(90);
+    d
 }
 
 /// `promtool check metrics` on `text`: (exit code, everything it printed). Fails the test
@@ -179,14 +90,6 @@ fn families(text: &str) -> BTreeSet<String> {
         .filter_map(|l| l.split_whitespace().next())
         .map(str::to_string)
         .collect()
-}
-
-fn gauge(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 /// Every PromQL expression of the dashboard: panel targets and template variable queries.
@@ -289,7 +192,7 @@ fn daemon_metrics_lint_clean_and_feed_the_dashboard() {
     }
     let dir = tempfile::tempdir().unwrap();
     // The test bed's PostgreSQL 15 (trust for postgres on 127.0.0.1).
-    let d = Daemon::start(
+    let d = start(
         dir.path(),
         &[
             "--interval",
@@ -370,7 +273,7 @@ fn daemon_metrics_lint_clean_and_feed_the_dashboard() {
     }
 
     // `/`: a landing page linking the endpoints (node_exporter's convention), not a 404.
-    let (code, ctype, body) = d.get("/");
+    let (code, ctype, body) = d.get_typed("/");
     assert_eq!(code, 200, "{body}");
     assert!(ctype.starts_with("text/html"), "{ctype}");
     for link in [
@@ -432,7 +335,7 @@ fn check_prometheus_lint_clean() {
 fn journal_stream_gets_priorities_and_no_timestamps() {
     let _s = serial();
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(dir.path(), &ONE_RUN_NO_DOCKER, true);
+    let d = start(dir.path(), &ONE_RUN_NO_DOCKER, true);
     d.wait_for("/readyz", "ready", |c, _| c == 200);
     let started = Instant::now();
     while !d.log().contains("first run: ") {

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod daemon;
 pub mod fake_docker;
 pub mod fake_webapp;
 pub mod imitation;
