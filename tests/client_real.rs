@@ -5,42 +5,23 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::fake_webapp::{
-    Behaviour, FakeWebapp, Health, TestPki, accept_forever, black_hole_in, fake_proxy, listen_in,
+    Behaviour, FakeWebapp, Health, TestPki, accept_forever, black_hole_in, fake_client_in,
+    fake_proxy, listen_in,
 };
 use common::imitation::{Cleanup, Spec, import_image, run};
-use common::{DOCKER_SOCK, assert_verdict, check_json, docker, require_daemon, verdict};
+use common::{
+    DOCKER_SOCK, assert_verdict, check_json, docker, quiet_network, require_daemon, verdict, write,
+};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// The tests share the test containers' label, so they take turns.
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-/// Network targets for runs that are not about the network: one local listener, so the
-/// network rules stay quick and out of the way.
-fn quiet_network(dir: &Path) -> (PathBuf, std::net::TcpListener) {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let rules = write(
-        dir,
-        "net.yaml",
-        &format!(
-            "network:\n  timeout_ms: 1000\n  whatsapp:\n    - {{host: 127.0.0.1, ports: [{port}]}}\n"
-        ),
-    );
-    (rules, l)
 }
 
 /// In-process fake: TLS choices, tokens and logins, every health shape, slow and garbage
@@ -364,36 +345,13 @@ fn imitation_deployment_on_real_dockerd() {
         vec!["wa-ok.test".to_string()],
     );
     let _hole = black_hole_in(core, "127.0.0.2", 5222);
-    let hook = FakeWebapp::serve(
-        listen_in(Some(core), "127.0.0.1:8443"),
-        &pki,
-        Behaviour::default(),
-    );
-    // The webapp's side: the fake API on 443 inside its namespace.
-    let api = FakeWebapp::serve(
-        listen_in(Some(web), "0.0.0.0:443"),
-        &pki,
-        Behaviour {
-            webhook_url: Some("https://localhost:8443/hook".into()),
-            ..Behaviour::default()
-        },
-    );
+    // The webhook in the coreapp's namespace; the fake API on 443 inside the webapp's.
+    let client = fake_client_in(core, web, &pki, dir.path());
+    let (hook, api, config) = (&client.hook, &client.api, &client.config);
     let rules = write(
         dir.path(),
         "net.yaml",
         "network:\n  timeout_ms: 1500\n  whatsapp:\n    - {host: localhost, ports: [5222]}\n    - {host: wa-ok.test, ports: [443]}\n    - {host: wa-blocked.test, ports: [443]}\n    - {host: blackhole.test, ports: [5222]}\n    - {host: closed.test, ports: [5222]}\n",
-    );
-    let ca = write(dir.path(), "ca.pem", &pki.ca_pem);
-    let token = write(dir.path(), "token", "test-token-0123456789");
-    let config = write(
-        dir.path(),
-        "config.yaml",
-        &format!(
-            "client:\n  token_file: {}\n  ca_file: {}\n  webhook_ca_file: {}\n",
-            token.display(),
-            ca.display(),
-            ca.display()
-        ),
     );
     let args = [
         "--docker-host",

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use common::fake_webapp::{Behaviour, FakeWebapp, TestPki, accept_forever, listen_in};
+use common::fake_webapp::{TestPki, accept_forever, fake_client_in, listen_in};
 use common::imitation::{Cleanup, Spec, TEST_LABEL, import_image, run};
-use common::{DOCKER_SOCK, assert_verdict, check_json, docker, require_daemon};
+use common::{DOCKER_SOCK, assert_verdict, check_json, docker, require_daemon, write};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -196,12 +196,6 @@ fn mysql_env<'a>(host: &'a str, port: &'a str) -> Vec<(&'a str, &'a str)> {
 
 fn on(network: &str) -> Vec<String> {
     vec!["--network".into(), network.into()]
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
 }
 
 /// Network targets that keep the WhatsApp reach rules quick and out of the way.
@@ -614,31 +608,8 @@ fn healthy_deployment_passes_the_development_profile() {
     for port in [6250, 6251, 6252, 6253] {
         accept_forever(listen_in(Some(core), &format!("0.0.0.0:{port}")));
     }
-    let _hook = FakeWebapp::serve(
-        listen_in(Some(core), "127.0.0.1:8443"),
-        &pki,
-        Behaviour::default(),
-    );
-    let _api = FakeWebapp::serve(
-        listen_in(Some(web), "0.0.0.0:443"),
-        &pki,
-        Behaviour {
-            webhook_url: Some("https://localhost:8443/hook".into()),
-            ..Behaviour::default()
-        },
-    );
-    let ca = write(dir.path(), "ca.pem", &pki.ca_pem);
-    let token = write(dir.path(), "token", "test-token-0123456789");
-    let config = write(
-        dir.path(),
-        "config.yaml",
-        &format!(
-            "client:\n  token_file: {}\n  ca_file: {}\n  webhook_ca_file: {}\n",
-            token.display(),
-            ca.display(),
-            ca.display()
-        ),
-    );
+    let client = fake_client_in(core, web, &pki, dir.path());
+    let config = &client.config;
     let rules = quiet_rules(dir.path());
     let args = [
         "--docker-host",
@@ -689,7 +660,7 @@ fn healthy_deployment_passes_the_development_profile() {
     assert!(judged >= 25, "only {judged} rules passed");
 
     // Waive what this sandbox cannot give: exit 0.
-    let mut waived = std::fs::read_to_string(&config).unwrap();
+    let mut waived = std::fs::read_to_string(config).unwrap();
     waived.push_str("waivers:\n");
     for result in r["results"].as_array().unwrap() {
         let id = result["id"].as_str().unwrap();

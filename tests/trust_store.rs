@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
 use common::fake_webapp::{Behaviour, FakeWebapp, TestPki};
-use common::{assert_verdict, check_json};
+use common::{assert_verdict, check_json, quiet_network, write};
 
 /// Serialises every test here that reads or changes the machine's trust store.
 static STORE: Mutex<()> = Mutex::new(());
@@ -115,26 +115,6 @@ impl Drop for InstalledCa {
     fn drop(&mut self) {
         self.remove();
     }
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-/// Network rules aimed at one local listener, so runs here stay quick.
-fn quiet_network(dir: &Path) -> (PathBuf, std::net::TcpListener) {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let rules = write(
-        dir,
-        "net.yaml",
-        &format!(
-            "network:\n  timeout_ms: 1000\n  whatsapp:\n    - {{host: 127.0.0.1, ports: [{port}]}}\n"
-        ),
-    );
-    (rules, l)
 }
 
 /// The client API check and the webhook probe trust a CA installed into the system store,

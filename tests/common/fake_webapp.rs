@@ -462,3 +462,44 @@ pub fn fake_proxy(listener: TcpListener, allowed: Vec<String>) -> Arc<Mutex<Vec<
     });
     seen
 }
+
+/// The FAKE client of an imitation deployment, serving until dropped.
+pub struct FakeClient {
+    /// The webhook, on 127.0.0.1:8443 inside the coreapp's namespace.
+    pub hook: FakeWebapp,
+    /// The API, on 443 inside the webapp's namespace, its webhook set to `hook`.
+    pub api: FakeWebapp,
+    /// A config file with a token and the test CA for the API and the webhook probe.
+    pub config: std::path::PathBuf,
+}
+
+/// Starts the fake client inside the containers whose init processes are `core` and `web`,
+/// and writes its config into `dir`.
+pub fn fake_client_in(core: i64, web: i64, pki: &TestPki, dir: &std::path::Path) -> FakeClient {
+    let hook = FakeWebapp::serve(
+        listen_in(Some(core), "127.0.0.1:8443"),
+        pki,
+        Behaviour::default(),
+    );
+    let api = FakeWebapp::serve(
+        listen_in(Some(web), "0.0.0.0:443"),
+        pki,
+        Behaviour {
+            webhook_url: Some("https://localhost:8443/hook".into()),
+            ..Behaviour::default()
+        },
+    );
+    let ca = super::write(dir, "ca.pem", &pki.ca_pem);
+    let token = super::write(dir, "token", "test-token-0123456789");
+    let config = super::write(
+        dir,
+        "config.yaml",
+        &format!(
+            "client:\n  token_file: {}\n  ca_file: {}\n  webhook_ca_file: {}\n",
+            token.display(),
+            ca.display(),
+            ca.display()
+        ),
+    );
+    FakeClient { hook, api, config }
+}

@@ -102,3 +102,25 @@ pub fn docker(sock: &str, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Network rules aimed at one local listener (kept open while the returned listener lives),
+/// so runs that are not about the network stay quick and out of its way.
+pub fn quiet_network(dir: &Path) -> (PathBuf, std::net::TcpListener) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let rules = write(
+        dir,
+        "net.yaml",
+        &format!(
+            "network:\n  timeout_ms: 1000\n  whatsapp:\n    - {{host: 127.0.0.1, ports: [{port}]}}\n"
+        ),
+    );
+    (rules, l)
+}
