@@ -714,12 +714,10 @@ fn check(args: CheckArgs, quiet: bool, verbose: u8) -> Result<i32, Failure> {
     let clock = Instant::now();
     let (set, config, opts) = setup(&args.rules, &args.gather)?;
     if let Some(b) = &args.bundle
-        && facts::saved::bundle_log_files(b, 1)
-            .map_err(|e| Failure::Usage(e.to_string()))?
-            .is_none()
+        && !facts::saved::is_bundle(b).map_err(|e| Failure::Usage(e.to_string()))?
     {
         return Err(Failure::Usage(format!(
-            "--bundle {}: not a support bundle (.tar.gz or .tar.zst); use --facts for a facts document",
+            "--bundle {}: not a support bundle (a gzip- or zstd-compressed tar archive); use --facts for a facts document",
             b.display()
         )));
     }

@@ -756,3 +756,65 @@ fn a_run_without_rights_says_so_once_at_the_top() {
     let out = preflight().args(args).output().unwrap();
     assert!(!stderr(&out).contains("notice:"), "{}", stderr(&out));
 }
+
+/// `check --bundle` takes a bundle, compressed either way, and refuses anything else (a facts
+/// document, a gzip of one, a FIFO) with exit 2, reading no more than its first bytes.
+#[test]
+fn check_bundle_takes_only_bundles() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = fixture("centos7");
+    let json = std::fs::read(&json_path).unwrap();
+    let (code, want) = judged(&json_path, None);
+    for (name, zstd) in [("b.tar.gz", false), ("b.tar.zst", true)] {
+        let b = dir.path().join(name);
+        tarball(
+            &b,
+            zstd,
+            &[("wa-preflight-h-20261201T000000Z/facts.json", &json)],
+        );
+        let out = preflight()
+            .args(["check", "--format", "json", "--bundle"])
+            .arg(&b)
+            .output()
+            .unwrap();
+        let mut got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        got["started_at"] = serde_json::Value::Null;
+        got["duration_ms"] = serde_json::Value::Null;
+        assert_eq!(
+            (out.status.code().unwrap_or(-1), got),
+            (code, want.clone()),
+            "{name}"
+        );
+    }
+    let gz = dir.path().join("facts.json.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &json).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for not_bundle in [json_path.as_path(), gz.as_path(), fifo.as_path()] {
+        let out = preflight()
+            .args(["check", "--bundle"])
+            .arg(not_bundle)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}: {err}",
+            not_bundle.display()
+        );
+        assert!(
+            err.contains("not a support bundle") || err.contains("not a regular file"),
+            "{}: {err}",
+            not_bundle.display()
+        );
+    }
+}

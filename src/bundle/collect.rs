@@ -597,28 +597,7 @@ fn json_file_log(
             access.endpoint
         ));
     }
-    let config = inspect
-        .host_config
-        .as_ref()
-        .and_then(|h| h.log_config.as_ref());
-    let driver = config.and_then(|c| c.typ.as_deref()).unwrap_or("");
-    if driver != "json-file" {
-        return Err(format!(
-            "log driver {driver:?}: only json-file logs are read from their files"
-        ));
-    }
-    let path = inspect
-        .log_path
-        .as_deref()
-        .filter(|p| !p.is_empty())
-        .ok_or("the engine reports no log file")?;
-    // dockerd reads `max-file` − 1 rotated files; unset means 1 (no rotation).
-    let max_file = config
-        .and_then(|c| c.config.as_ref())
-        .and_then(|c| c.get("max-file"))
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(1);
-    Ok((PathBuf::from(path), max_file))
+    super::json_file::log_file_of(inspect)
 }
 
 /// Reads the window of a json-file log into `out`: at least twice `max` bytes of its newest

@@ -345,6 +345,36 @@ impl Segment {
     }
 }
 
+/// A container's json-file log and its `max-file` option, from `docker inspect`; why not,
+/// when it uses another driver or reports no file. (Whether the file is on this host is the
+/// caller's to know: the engine must be reached over a local socket.)
+pub fn log_file_of(
+    inspect: &bollard::models::ContainerInspectResponse,
+) -> Result<(PathBuf, u32), String> {
+    let config = inspect
+        .host_config
+        .as_ref()
+        .and_then(|h| h.log_config.as_ref());
+    let driver = config.and_then(|c| c.typ.as_deref()).unwrap_or("");
+    if driver != "json-file" {
+        return Err(format!(
+            "log driver {driver:?}: only json-file logs are read from their files"
+        ));
+    }
+    let path = inspect
+        .log_path
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or("the engine reports no log file")?;
+    // dockerd reads `max-file` − 1 rotated files; unset means 1 (no rotation).
+    let max_file = config
+        .and_then(|c| c.config.as_ref())
+        .and_then(|c| c.get("max-file"))
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(1);
+    Ok((PathBuf::from(path), max_file))
+}
+
 /// A place in the log: segment index and byte offset.
 type Pos = (usize, u64);
 

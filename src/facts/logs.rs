@@ -727,17 +727,7 @@ async fn json_file_newest(
 ) -> Option<Vec<u8>> {
     use crate::bundle::json_file;
     let inspect = docker.inspect_container(name, None).await.ok()?;
-    let config = inspect.host_config.as_ref()?.log_config.as_ref()?;
-    if config.typ.as_deref() != Some("json-file") {
-        return None;
-    }
-    let max_file = config
-        .config
-        .as_ref()
-        .and_then(|c| c.get("max-file"))
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(1);
-    let path = std::path::PathBuf::from(inspect.log_path.filter(|p| !p.is_empty())?);
+    let (path, max_file) = json_file::log_file_of(&inspect).ok()?;
     let since = since.unix_timestamp();
     tokio::task::spawn_blocking(move || {
         let scratch = tempfile::tempdir().ok()?;

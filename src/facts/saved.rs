@@ -98,32 +98,9 @@ pub fn bundle_log_files(
         path: shown.clone(),
         source,
     };
-    if path.as_os_str() == "-" {
-        return Ok(None);
-    }
-    let Some(mut input) = crate::input::open_regular(path, "bundle")? else {
+    let Some(mut archive) = open_bundle(path)? else {
         return Ok(None);
     };
-    let mut head = Vec::with_capacity(8);
-    (&mut input)
-        .take(8)
-        .read_to_end(&mut head)
-        .map_err(read_err)?;
-    let Some(format) = compressed::sniff(&head) else {
-        return Ok(None);
-    };
-    let whole = io::Cursor::new(head).chain(input);
-    let decoder = compressed::decoder(format, whole).map_err(read_err)?;
-    let mut r = Capped::new(decoder, MAX_BUNDLE_BYTES);
-    let mut first = Vec::with_capacity(512);
-    (&mut r)
-        .take(512)
-        .read_to_end(&mut first)
-        .map_err(read_err)?;
-    if first.get(257..262) != Some(b"ustar") {
-        return Ok(None);
-    }
-    let mut archive = tar::Archive::new(io::Cursor::new(first).chain(r));
     let mut files = super::logs::BundleFiles::new();
     for entry in archive.entries().map_err(read_err)? {
         let mut entry = entry.map_err(read_err)?;
@@ -153,6 +130,47 @@ pub fn bundle_log_files(
         files.insert(inner.to_string(), super::logs::keep_newest(bytes, max));
     }
     Ok(Some(files))
+}
+
+/// Whether `path` is a support bundle (a gzip or zstd compressed tar archive), from its first
+/// bytes only.
+pub fn is_bundle(path: &Path) -> Result<bool, FactsFileError> {
+    Ok(open_bundle(path)?.is_some())
+}
+
+/// A support bundle's tar stream, decompressed with the bound of [`MAX_BUNDLE_BYTES`] and
+/// read as far as its first header; `None` when `path` is standard input or not a bundle.
+fn open_bundle(path: &Path) -> Result<Option<tar::Archive<impl Read>>, FactsFileError> {
+    let read_err = |source| FactsFileError::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    if path.as_os_str() == "-" {
+        return Ok(None);
+    }
+    let Some(mut input) = crate::input::open_regular(path, "bundle")? else {
+        return Ok(None);
+    };
+    let mut head = Vec::with_capacity(8);
+    (&mut input)
+        .take(8)
+        .read_to_end(&mut head)
+        .map_err(read_err)?;
+    let Some(format) = compressed::sniff(&head) else {
+        return Ok(None);
+    };
+    let whole = io::Cursor::new(head).chain(input);
+    let decoder = compressed::decoder(format, whole).map_err(read_err)?;
+    let mut r = Capped::new(decoder, MAX_BUNDLE_BYTES);
+    let mut first = Vec::with_capacity(512);
+    (&mut r)
+        .take(512)
+        .read_to_end(&mut first)
+        .map_err(read_err)?;
+    if first.get(257..262) != Some(b"ustar") {
+        return Ok(None);
+    }
+    Ok(Some(tar::Archive::new(io::Cursor::new(first).chain(r))))
 }
 
 /// A compressed input: a bundle (a tar archive), or a compressed facts document.
