@@ -575,6 +575,7 @@ pub async fn gather(
     let scanner = Scanner::new(&opts.patterns).map_err(|e| e.to_string())?;
     let mut texts = Vec::new();
     let mut unreadable = Vec::new();
+    let mut reads: Vec<(LogSource, String, OffsetDateTime)> = Vec::new();
     let mut fail = |source: LogSource, name: String, why: String| {
         unreadable.push(SourceFacts {
             source,
@@ -622,51 +623,53 @@ pub async fn gather(
                         format!("no {} container on this host", container_kind(source)),
                     );
                 }
-                for name in names {
-                    let read = tokio::time::timeout(
-                        opts.deadline,
-                        read_container_source(
-                            docker,
-                            engine_local,
-                            &name,
-                            source,
-                            since,
-                            opts.max_bytes,
-                        ),
-                    )
-                    .await;
-                    let shown = format!("container {name}");
-                    match read {
-                        Ok(Ok(Some((text, note)))) => {
-                            if let Some(note) = note {
-                                tracing::debug!("{shown}: {note}");
-                            }
-                            texts.push(SourceText {
-                                source,
-                                name: shown,
-                                text,
-                                dating: if matches!(
-                                    source,
-                                    LogSource::Coreapp | LogSource::Webapp | LogSource::Database
-                                ) {
-                                    Dating::Docker
-                                } else {
-                                    Dating::Leading
-                                },
-                            });
-                        }
-                        Ok(Ok(None)) => {}
-                        Ok(Err(why)) => fail(source, shown, why),
-                        Err(_) => fail(
-                            source,
-                            shown,
-                            format!("not read within {} s", opts.deadline.as_secs()),
-                        ),
-                    }
-                }
+                reads.extend(names.into_iter().map(|name| (source, name, since)));
             }
         }
     }
+    // Every container's part side by side, each under the deadline: the slowest bounds the
+    // whole, not the sum.
+    if let Some(docker) = docker {
+        let results = futures_util::future::join_all(reads.iter().map(|(source, name, since)| {
+            tokio::time::timeout(
+                opts.deadline,
+                read_container_source(docker, engine_local, name, *source, *since, opts.max_bytes),
+            )
+        }))
+        .await;
+        for ((source, name, _), read) in reads.into_iter().zip(results) {
+            let shown = format!("container {name}");
+            match read {
+                Ok(Ok(Some((text, note)))) => {
+                    if let Some(note) = note {
+                        tracing::debug!("{shown}: {note}");
+                    }
+                    let dating = match source {
+                        LogSource::Coreapp | LogSource::Webapp | LogSource::Database => {
+                            Dating::Docker
+                        }
+                        _ => Dating::Leading,
+                    };
+                    texts.push(SourceText {
+                        source,
+                        name: shown,
+                        text,
+                        dating,
+                    });
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(why)) => fail(source, shown, why),
+                Err(_) => fail(
+                    source,
+                    shown,
+                    format!("not read within {} s", opts.deadline.as_secs()),
+                ),
+            }
+        }
+    }
+    // In the order of the sources, whichever finished first.
+    texts.sort_by_key(|t| t.source);
+    unreadable.sort_by_key(|u| u.source);
     Ok(scanner.scan(&texts, &unreadable, until, "host"))
 }
 
