@@ -205,15 +205,6 @@ pub mod de {
     pub fn expected_connected<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
         opt(d, EXPECTED_CONNECTED)
     }
-    /// A size with a unit (`64MiB`), checked and kept as written.
-    pub fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        match Option::<String>::deserialize(d)? {
-            Some(s) => crate::rules::quantity::parse_size(&s)
-                .map(|_| Some(s))
-                .map_err(serde::de::Error::custom),
-            None => Ok(None),
-        }
-    }
     pub fn network_timeout_ms<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         NETWORK_TIMEOUT_MS
             .check(u64::deserialize(d)?)

@@ -201,7 +201,7 @@ pub struct HistoryConfig {
     #[serde(default, deserialize_with = "crate::bounds::de::retention_days")]
     pub retention_days: Option<u64>,
     /// Largest size of the database (`64MiB`).
-    #[serde(default, deserialize_with = "crate::bounds::de::size")]
+    #[serde(default, deserialize_with = "crate::value::quantity::de_size")]
     pub max_size: Option<String>,
 }
 

@@ -14,7 +14,7 @@ use wa_preflight::facts::database::settings::Secret;
 use wa_preflight::history::{self, History, Retention};
 use wa_preflight::report::exit;
 use wa_preflight::rules::Profile;
-use wa_preflight::rules::quantity::parse_size;
+use wa_preflight::value::quantity::parse_size;
 
 use crate::{Failure, GatherArgs, RuleFiles, emit, runtime, setup};
 
@@ -215,7 +215,7 @@ pub fn run_history(args: HistoryArgs) -> Result<i32, Failure> {
     let since = args
         .since
         .as_deref()
-        .map(|s| wa_preflight::when::parse_when(s, OffsetDateTime::now_utc()))
+        .map(|s| wa_preflight::value::time::parse_when(s, OffsetDateTime::now_utc()))
         .transpose()
         .map_err(|e| Failure::Usage(format!("--since: {e}")))?;
     let path = history_path(args.history, args.config.as_deref())?;

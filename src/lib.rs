@@ -18,4 +18,4 @@ pub mod redact;
 pub mod report;
 pub mod rights;
 pub mod rules;
-pub mod when;
+pub mod value;

@@ -932,10 +932,10 @@ fn preview_text(p: &wa_preflight::bundle::Preview) -> String {
 
 fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
     use wa_preflight::bundle::{self, BundleError, Created, Limits, Request};
-    use wa_preflight::rules::quantity::parse_size;
+    use wa_preflight::value::quantity::parse_size;
     let started_at = OffsetDateTime::now_utc();
     let when = |flag: &str, t: &str| {
-        wa_preflight::when::parse_when(t, started_at)
+        wa_preflight::value::time::parse_when(t, started_at)
             .map(OffsetDateTime::unix_timestamp)
             .map_err(|e| Failure::Usage(format!("{flag}: {e}")))
     };

@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wa_preflight::rules::quantity::{NumberCmp, parse_size};
-use wa_preflight::rules::version::{Version, VersionReq};
+use wa_preflight::value::quantity::{NumberCmp, parse_size};
+use wa_preflight::value::version::{Version, VersionReq};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use time::OffsetDateTime;
-use wa_preflight::when::parse_when;
+use wa_preflight::value::time::parse_when;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use super::Shared;
 use crate::report::Status;
-use crate::when::parse_when;
+use crate::value::time::parse_when;
 
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()

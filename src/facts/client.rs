@@ -687,7 +687,7 @@ fn str_field(v: &Value, key: &str) -> Result<String, String> {
 fn size(v: Option<&Value>) -> Option<u64> {
     match v? {
         Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f.max(0.0) as u64)),
-        Value::String(s) => crate::rules::quantity::parse_size(s.trim()).ok(),
+        Value::String(s) => crate::value::quantity::parse_size(s.trim()).ok(),
         _ => None,
     }
 }

@@ -13,8 +13,8 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::quantity::{NumberCmp, field_unit};
-use super::version::{Version, VersionReq};
+use crate::value::quantity::{NumberCmp, field_unit};
+use crate::value::version::{Version, VersionReq};
 
 /// Where a path lookup in the facts document ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,7 +192,7 @@ impl TryFrom<RawCondition> for Condition {
         }
         if let Some(s) = raw.count {
             let cmp = NumberCmp::parse(&s).map_err(|e| e.to_string())?;
-            if cmp.dimension != super::quantity::Dimension::Plain {
+            if cmp.dimension != crate::value::quantity::Dimension::Plain {
                 return Err(format!("count {s:?} takes a plain number"));
             }
             found.push(("count", test(Matcher::Count(cmp))));

@@ -8,10 +8,8 @@
 pub mod condition;
 pub mod eval;
 pub mod paths;
-pub mod quantity;
 pub mod signatures;
 pub mod template;
-pub mod version;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -20,8 +18,8 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 use sha2::Digest;
 
+use crate::value::quantity::{Dimension, field_unit};
 use condition::{Condition, Matcher, join_path};
-use quantity::{Dimension, field_unit};
 use template::Template;
 
 /// The default rule set, compiled into the binary.

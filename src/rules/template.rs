@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::condition::{Resolved, join_path, resolve};
-use super::quantity::{Dimension, field_unit, format_bytes, format_duration_us};
+use crate::value::quantity::{Dimension, field_unit, format_bytes, format_duration_us};
 
 /// How a placeholder's value is shown.
 #[derive(Debug, Clone, Copy, PartialEq)]

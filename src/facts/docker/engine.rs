@@ -7,7 +7,7 @@ use bollard::models::{SystemInfo, SystemVersion};
 use bollard::{API_DEFAULT_VERSION, Docker};
 use serde::{Deserialize, Serialize};
 
-use crate::rules::version::Version;
+use crate::value::version::Version;
 
 /// The engine's own account of itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -198,6 +198,17 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     }
 }
 
+/// serde `deserialize_with` for an optional size with a unit (`64MiB`) in the config: checked
+/// with [`parse_size`] and kept as written; the error carries the value's `file:line:col`.
+pub fn de_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match <Option<String> as serde::Deserialize>::deserialize(d)? {
+        Some(s) => parse_size(&s)
+            .map(|_| Some(s))
+            .map_err(serde::de::Error::custom),
+        None => Ok(None),
+    }
+}
+
 /// Renders bytes for people in the unit the requirements are documented in (decimal GB, as
 /// drive and memory vendors count), cut (not rounded) to one decimal, so a shown value never
 /// reaches a threshold the real value misses: 249.96e9 bytes is "249.9 GB", not "250.0 GB".
