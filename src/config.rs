@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 use time::Date;
 
-use crate::rules::{LocatedError, Profile, RuleSet};
+use crate::located::LocatedError;
+use crate::rules::{Profile, RuleSet};
 
 /// Where the config is read from when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/wa-preflight/config.yaml";

@@ -13,6 +13,7 @@ pub mod facts;
 pub mod history;
 pub mod input;
 pub mod journald;
+pub mod located;
 pub mod output;
 pub mod redact;
 pub mod report;

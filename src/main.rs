@@ -15,11 +15,12 @@ use wa_preflight::check::build_report;
 use wa_preflight::config::{Config, ConfigError};
 use wa_preflight::facts::database::DbFlags;
 use wa_preflight::facts::{self, Facts, GatherOptions, NoProgress, Progress};
+use wa_preflight::located::LocatedError;
 use wa_preflight::output::write_atomic;
 use wa_preflight::redact::PersonalData;
 use wa_preflight::report::{self, Format, exit};
 use wa_preflight::rules::eval::EvalContext;
-use wa_preflight::rules::{LocatedError, Profile, RuleSet};
+use wa_preflight::rules::{Profile, RuleSet};
 
 mod daemon_cli;
 mod manual;

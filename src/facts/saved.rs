@@ -34,7 +34,7 @@ pub enum FactsFileError {
     },
     /// A YAML document that does not parse or fit the schema.
     #[error("{0}")]
-    Yaml(crate::rules::LocatedError),
+    Yaml(crate::located::LocatedError),
     #[error(
         "{path}: facts schema_version {found} is not supported (this build reads {FACTS_SCHEMA_VERSION})"
     )]
@@ -322,7 +322,7 @@ fn parse_yaml(shown: &str, text: &str) -> Result<Facts, FactsFileError> {
         schema_version: Option<u64>,
     }
     let located = |e: serde_saphyr::Error| {
-        FactsFileError::Yaml(crate::rules::LocatedError::from_yaml(shown, &e))
+        FactsFileError::Yaml(crate::located::LocatedError::from_yaml(shown, &e))
     };
     let head: Head = serde_saphyr::from_str(text).map_err(located)?;
     if let Some(found) = head.schema_version

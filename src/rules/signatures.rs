@@ -211,8 +211,13 @@ impl Signature {
             "requires": self.requires,
         });
         let text = serde_json::to_string(&rule).map_err(|e| e.to_string())?;
-        serde_saphyr::from_str::<Rule>(&text)
-            .map_err(|e| format!("signature {:?}: {}", self.id, super::yaml_message(&e)))
+        serde_saphyr::from_str::<Rule>(&text).map_err(|e| {
+            format!(
+                "signature {:?}: {}",
+                self.id,
+                crate::located::yaml_message(&e)
+            )
+        })
     }
 }
 
