@@ -6,34 +6,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_saphyr::Spanned;
-use time::Date;
 
 use crate::located::LocatedError;
-use crate::rules::{Profile, RuleSet};
+use crate::rules::{Profile, RuleSet, Waiver};
 
 /// Where the config is read from when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/wa-preflight/config.yaml";
-
-/// An accepted exception for one rule, until a date.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Waiver {
-    /// The rule ID waived.
-    pub id: String,
-    /// Why; shown in every report.
-    pub reason: String,
-    /// Last day the waiver holds (`YYYY-MM-DD`).
-    #[serde(deserialize_with = "date")]
-    pub expires: Date,
-}
-
-fn date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
-    let s = String::deserialize(d)?;
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(s.trim(), &fmt).map_err(|e| {
-        serde::de::Error::custom(format!("expires {s:?} is not a YYYY-MM-DD date: {e}"))
-    })
-}
 
 /// `database.engine`: one of the engines the client supports, checked when the config loads
 /// (the error is located at the value).

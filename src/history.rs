@@ -17,7 +17,8 @@ use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AssertSqlSafe, Connection, Row, SqliteConnection};
 use time::OffsetDateTime;
 
-use crate::report::{Report, Status};
+use crate::report::Report;
+use crate::rules::Status;
 
 /// Where the daemon keeps its history unless told otherwise.
 pub const DEFAULT_PATH: &str = "/var/lib/wa-preflight/history.db";
@@ -627,8 +628,9 @@ fn run_record(r: &sqlx::sqlite::SqliteRow) -> RunRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{HostInfo, RuleResult, Summary, ToolInfo};
+    use crate::report::{HostInfo, Summary, ToolInfo};
     use crate::rules::Profile;
+    use crate::rules::RuleResult;
 
     fn report(at: i64, statuses: &[(&str, Status, &str)]) -> Report {
         let results: Vec<RuleResult> = statuses

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use wa_preflight::check::build_report;
 use wa_preflight::facts::load_facts_file;
-use wa_preflight::report::Status;
+use wa_preflight::rules::Status;
 use wa_preflight::rules::eval::EvalContext;
 use wa_preflight::rules::{Profile, RuleSet};
 

@@ -3,10 +3,10 @@
 use std::path::Path;
 
 use wa_preflight::check::build_report;
-use wa_preflight::config::Waiver;
 use wa_preflight::facts::load_facts_file;
 use wa_preflight::report::table::Layout;
 use wa_preflight::report::{Format, Report, render};
+use wa_preflight::rules::Waiver;
 use wa_preflight::rules::eval::EvalContext;
 use wa_preflight::rules::{Profile, RuleSet};
 
@@ -88,7 +88,7 @@ fn new_user_on_this_machine_kind_reads_it_in_one_screen() {
     for rule in r
         .results
         .iter()
-        .filter(|r| r.status != wa_preflight::report::Status::Skip)
+        .filter(|r| r.status != wa_preflight::rules::Status::Skip)
     {
         assert!(
             text.lines()
@@ -101,7 +101,7 @@ fn new_user_on_this_machine_kind_reads_it_in_one_screen() {
     let skipped = r
         .results
         .iter()
-        .filter(|r| r.status == wa_preflight::report::Status::Skip)
+        .filter(|r| r.status == wa_preflight::rules::Status::Skip)
         .count();
     let skip_rows = text.lines().filter(|l| l.starts_with("SKIP")).count();
     assert!(

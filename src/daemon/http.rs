@@ -13,7 +13,7 @@ use axum::routing::get;
 use time::OffsetDateTime;
 
 use super::Shared;
-use crate::report::Status;
+use crate::rules::Status;
 use crate::value::time::parse_when;
 
 pub fn router(shared: Arc<Shared>) -> Router {

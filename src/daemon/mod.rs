@@ -275,7 +275,7 @@ fn log_transitions(report: &Report, transitions: &[Transition]) {
         .map(|t| t.rule.as_str())
         .collect();
     if !first_seen.is_empty() {
-        let results: Vec<&crate::report::RuleResult> = report
+        let results: Vec<&crate::rules::RuleResult> = report
             .results
             .iter()
             .filter(|r| first_seen.contains(r.id.as_str()))
@@ -292,9 +292,9 @@ fn log_transitions(report: &Report, transitions: &[Transition]) {
         if results.iter().any(|r| {
             matches!(
                 r.status,
-                crate::report::Status::Warn
-                    | crate::report::Status::Fail
-                    | crate::report::Status::Error
+                crate::rules::Status::Warn
+                    | crate::rules::Status::Fail
+                    | crate::rules::Status::Error
             )
         }) {
             tracing::warn!(target: "wa_preflight::transition", "{line}");

@@ -4,7 +4,8 @@ use quick_junit::{
     NonSuccessKind, Property, Report as JReport, TestCase, TestCaseStatus, TestSuite,
 };
 
-use super::{RenderError, Report, Status};
+use super::{RenderError, Report};
+use crate::rules::Status;
 
 /// One test case per rule: pass and info → success, warn → success (a `<failure>` with
 /// `strict`, as `--strict` makes it fail the run), fail → failure, error → error, skip and

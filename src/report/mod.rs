@@ -9,81 +9,12 @@ pub mod table;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::rules::Profile;
+use crate::rules::{Profile, RuleResult, Status};
 
 /// Version of the report JSON shape; bump on any incompatible change.
 ///
 /// 2: the status `info` (a documented deviation known to work) and `summary.info`.
 pub const REPORT_SCHEMA_VERSION: u32 = 2;
-
-/// A rule's final status, ordered from least to most in need of attention (a rule judging a
-/// list reports its worst item).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    /// A documented deviation that is known to work (libseccomp newer than 2.3.3, an
-    /// unencrypted database connection): shown and counted, never changes the exit code and
-    /// never needs action, also under `--strict`.
-    Info,
-    Skip,
-    Waived,
-    Warn,
-    Fail,
-    Error,
-}
-
-impl Status {
-    /// Every status, in report order.
-    pub const ALL: [Status; 7] = [
-        Status::Pass,
-        Status::Info,
-        Status::Warn,
-        Status::Fail,
-        Status::Skip,
-        Status::Error,
-        Status::Waived,
-    ];
-
-    /// The lowercase name used in JSON and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Info => "info",
-            Status::Skip => "skip",
-            Status::Waived => "waived",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
-            Status::Error => "error",
-        }
-    }
-}
-
-/// A waiver that changed a rule's status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppliedWaiver {
-    pub reason: String,
-    /// `YYYY-MM-DD`, last day the waiver holds.
-    pub expires: String,
-    /// The status the rule had before the waiver.
-    pub status: Status,
-}
-
-/// One rule's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RuleResult {
-    pub id: String,
-    pub title: String,
-    pub status: Status,
-    pub observed: Option<String>,
-    pub expected: Option<String>,
-    pub message: String,
-    pub remedy: Option<String>,
-    pub doc: Option<String>,
-    /// Present only on `waived` results.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub waiver: Option<AppliedWaiver>,
-}
 
 /// Counts per status.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

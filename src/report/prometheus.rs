@@ -8,7 +8,8 @@
 
 use std::fmt::Write;
 
-use super::{RenderError, Report, Status};
+use super::{RenderError, Report};
+use crate::rules::Status;
 
 /// Escapes a label value: backslash, double quote and newline.
 pub fn label(v: &str) -> String {

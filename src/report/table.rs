@@ -13,7 +13,8 @@
 use comfy_table::{ContentArrangement, Table, presets};
 use unicode_width::UnicodeWidthStr;
 
-use super::{Report, RuleResult, Status};
+use super::Report;
+use crate::rules::{RuleResult, Status};
 
 /// Width used when the output is not a terminal and `COLUMNS` is not set (pipes, files, CI
 /// logs): wide enough for the observed column, narrow enough for a log viewer.

@@ -8,8 +8,8 @@ use time::Date;
 
 use super::condition::{Condition, Matcher, Resolved, Truth, resolve};
 use super::{Profile, Rule, RuleSet};
-use crate::config::Waiver;
-use crate::report::{AppliedWaiver, RuleResult, Status};
+
+use crate::rules::{AppliedWaiver, RuleResult, Status, Waiver};
 
 /// What evaluation needs besides the facts.
 #[derive(Debug, Clone)]

@@ -8,8 +8,10 @@
 pub mod condition;
 pub mod eval;
 pub mod paths;
+mod result;
 pub mod signatures;
 pub mod template;
+mod waiver;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -21,7 +23,9 @@ use sha2::Digest;
 use crate::located::LocatedError;
 use crate::value::quantity::{Dimension, field_unit};
 use condition::{Condition, Matcher, join_path};
+pub use result::{RuleResult, Status};
 use template::Template;
+pub use waiver::{AppliedWaiver, Waiver};
 
 /// The default rule set, compiled into the binary.
 pub const EMBEDDED_RULES: &str = include_str!("../../rules/onprem.yaml");
@@ -62,9 +66,8 @@ pub enum Verdict {
     Skip,
 }
 
-impl From<Verdict> for crate::report::Status {
+impl From<Verdict> for Status {
     fn from(v: Verdict) -> Self {
-        use crate::report::Status;
         match v {
             Verdict::Pass => Status::Pass,
             Verdict::Info => Status::Info,
