@@ -2,8 +2,8 @@
 
 use time::OffsetDateTime;
 
-use crate::facts::{Fact, Facts};
-use crate::report::{HostInfo, REPORT_SCHEMA_VERSION, Report, Summary, ToolInfo};
+use crate::facts::{Fact, Facts, ToolInfo};
+use crate::report::{HostInfo, REPORT_SCHEMA_VERSION, Report, Summary};
 use crate::rules::RuleSet;
 use crate::rules::eval::{EvalContext, evaluate};
 

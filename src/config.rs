@@ -13,71 +13,6 @@ use crate::rules::{Profile, RuleSet, Waiver};
 /// Where the config is read from when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/wa-preflight/config.yaml";
 
-/// `database.engine`: one of the engines the client supports, checked when the config loads
-/// (the error is located at the value).
-pub(crate) fn engine_name<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<String>, D::Error> {
-    let v: Option<String> = Option::deserialize(d)?;
-    if let Some(name) = &v
-        && crate::facts::database::settings::Engine::parse(name).is_none()
-    {
-        return Err(serde::de::Error::custom(format!(
-            "engine {name:?} is not one of mysql, postgres (MYSQL, PGSQL, postgresql work too)"
-        )));
-    }
-    Ok(v)
-}
-
-/// Whether `text` starts with one of `schemes` (a bare `/path` counts as `unix`).
-fn check_scheme(text: &str, schemes: &[&str]) -> Result<(), String> {
-    let scheme = if text.starts_with('/') {
-        Some("unix")
-    } else {
-        text.split_once("://").map(|(s, _)| s)
-    };
-    if scheme.is_some_and(|s| schemes.contains(&s.to_ascii_lowercase().as_str())) {
-        return Ok(());
-    }
-    Err(format!(
-        "{text:?} must start with one of {}",
-        schemes
-            .iter()
-            .map(|s| format!("{s}://"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ))
-}
-
-fn optional_url<'de, D: serde::Deserializer<'de>>(
-    d: D,
-    schemes: &[&str],
-) -> Result<Option<String>, D::Error> {
-    let v: Option<String> = Option::deserialize(d)?;
-    if let Some(text) = &v {
-        check_scheme(text, schemes).map_err(serde::de::Error::custom)?;
-    }
-    Ok(v)
-}
-
-/// `docker.host`: `unix:///path` (or `/path`), `tcp://`, `http://` or `https://`.
-pub(crate) fn docker_host<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<String>, D::Error> {
-    optional_url(d, &["unix", "tcp", "http", "https"])
-}
-
-/// `client.url`: the webapp's API, `https://` (or `http://` behind a proxy).
-pub(crate) fn http_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    optional_url(d, &["https", "http"])
-}
-
-fn http_url_required<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let v = String::deserialize(d)?;
-    check_scheme(&v, &["https", "http"]).map_err(serde::de::Error::custom)?;
-    Ok(v)
-}
-
 /// Paths whose storage is judged.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,7 +31,7 @@ pub struct StorageConfig {
 #[serde(deny_unknown_fields)]
 pub struct DockerConfig {
     /// Engine endpoint (`unix:///var/run/docker.sock`, `tcp://host:2375`).
-    #[serde(default, deserialize_with = "docker_host")]
+    #[serde(default, deserialize_with = "crate::value::url::docker_host")]
     pub host: Option<String>,
     /// daemon.json to read (default `/etc/docker/daemon.json`).
     pub daemon_json: Option<PathBuf>,
@@ -188,7 +123,7 @@ pub struct HistoryConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransitionWebhook {
-    #[serde(deserialize_with = "http_url_required")]
+    #[serde(deserialize_with = "crate::value::url::http_url_required")]
     pub url: String,
     #[serde(default, deserialize_with = "crate::bounds::de::timeout")]
     pub timeout_seconds: Option<f64>,

@@ -628,7 +628,8 @@ fn run_record(r: &sqlx::sqlite::SqliteRow) -> RunRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{HostInfo, Summary, ToolInfo};
+    use crate::facts::ToolInfo;
+    use crate::report::{HostInfo, Summary};
     use crate::rules::Profile;
     use crate::rules::RuleResult;
 

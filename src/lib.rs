@@ -7,6 +7,7 @@
 pub mod bounds;
 pub mod bundle;
 pub mod check;
+pub mod compressed;
 pub mod config;
 pub mod daemon;
 pub mod facts;

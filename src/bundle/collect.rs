@@ -132,7 +132,7 @@ impl Spool {
             let head = reader
                 .fill_buf()
                 .map_err(|e| format!("cannot read {}: {e}", source.display()))?;
-            if let Some(format) = super::compressed::sniff(head) {
+            if let Some(format) = crate::compressed::sniff(head) {
                 return self.decompressed(path, producer, source, reader, format, max);
             }
         }
@@ -169,12 +169,12 @@ impl Spool {
         producer: &str,
         source: &Path,
         reader: impl std::io::Read,
-        format: super::compressed::Format,
+        format: crate::compressed::Format,
         max: u64,
     ) -> Result<Spooled, String> {
         use std::io::{Read, Write};
         let shown = source.display();
-        let mut dec = super::compressed::decoder(format, reader)
+        let mut dec = crate::compressed::decoder(format, reader)
             .map_err(|e| format!("{shown}: {e}; not collected"))?;
         let file = self.next_path();
         let mut out = private_file(&file).map_err(|e| e.to_string())?;
@@ -212,7 +212,7 @@ impl Spool {
         }
         out.flush().map_err(|e| e.to_string())?;
         Ok(Spooled {
-            path: super::compressed::strip_suffix(path).to_string(),
+            path: crate::compressed::strip_suffix(path).to_string(),
             producer: producer.to_string(),
             file,
             cut_at_source: dropped
@@ -497,7 +497,7 @@ pub async fn container(
 }
 
 /// A container's log for the window, as `docker/NAME/logs.txt`: from its json-file log files
-/// when it can ([`json_file`](super::json_file)), else through the Engine API; the same
+/// when it can ([`json_file`](crate::facts::docker::json_file)), else through the Engine API; the same
 /// bytes either way, and the manifest says which way and why.
 #[allow(clippy::too_many_arguments)]
 async fn logs(
@@ -597,7 +597,7 @@ fn json_file_log(
             access.endpoint
         ));
     }
-    super::json_file::log_file_of(inspect)
+    crate::facts::docker::json_file::log_file_of(inspect)
 }
 
 /// Reads the window of a json-file log into `out`: at least twice `max` bytes of its newest
@@ -609,8 +609,8 @@ fn read_json_file(
     max: u64,
     out: &Path,
     scratch: &Path,
-) -> Result<super::json_file::Outcome, super::json_file::ReadError> {
-    use super::json_file::{self, ReadError};
+) -> Result<crate::facts::docker::json_file::Outcome, crate::facts::docker::json_file::ReadError> {
+    use crate::facts::docker::json_file::{self, ReadError};
     let w = json_file::Window::from_secs(window.since, window.until);
     let log = json_file::open(log_file, max_file, w.since_ns, scratch)?;
     let io = |e: std::io::Error| ReadError::Io {

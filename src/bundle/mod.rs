@@ -7,8 +7,6 @@
 //! leak stops the bundle from being written at all.
 
 pub mod collect;
-pub mod compressed;
-pub mod json_file;
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
@@ -19,6 +17,7 @@ use flate2::write::GzEncoder;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::compressed;
 use crate::redact::{LeakScanner, PersonalData, Redactor};
 use collect::{CollectorOutcome, Spooled};
 
@@ -141,7 +140,7 @@ pub const MANIFEST_SCHEMA_VERSION: u32 = 2;
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
     pub schema_version: u32,
-    pub tool: crate::report::ToolInfo,
+    pub tool: crate::facts::ToolInfo,
     pub created_at: String,
     pub redacted: bool,
     pub limits: BTreeMap<String, u64>,
@@ -357,7 +356,7 @@ pub fn write(
     }
     let manifest = Manifest {
         schema_version: MANIFEST_SCHEMA_VERSION,
-        tool: crate::report::ToolInfo::current(),
+        tool: crate::facts::ToolInfo::current(),
         created_at: now
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
@@ -850,8 +849,9 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
 }
 
 /// The most `preflight redact` decompresses from one input: a bundle is 200 MiB by default,
-/// so anything near this is not one (or is a decompression bomb).
-pub const REDACT_INPUT_CAP: u64 = 1 << 30;
+/// so anything near this is not one (or is a decompression bomb). The same cap as reading a
+/// bundle's facts ([`MAX_BUNDLE_BYTES`](crate::facts::saved::MAX_BUNDLE_BYTES)).
+pub const REDACT_INPUT_CAP: u64 = crate::facts::saved::MAX_BUNDLE_BYTES;
 
 /// `preflight redact`'s input, opened without blocking and refused unless a regular file.
 fn regular_input(path: &Path) -> std::io::Result<std::fs::File> {

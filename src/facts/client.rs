@@ -35,7 +35,7 @@ use super::network::{self, Peer};
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     /// Base URL of the webapp (`https://10.0.0.5:9090`).
-    #[serde(default, deserialize_with = "crate::config::http_url")]
+    #[serde(default, deserialize_with = "crate::value::url::http_url")]
     pub url: Option<String>,
     /// Accept the client's self-signed certificate without verification.
     #[serde(default)]

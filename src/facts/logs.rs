@@ -728,7 +728,7 @@ async fn json_file_newest(
     since: OffsetDateTime,
     max: usize,
 ) -> Option<Vec<u8>> {
-    use crate::bundle::json_file;
+    use crate::facts::docker::json_file;
     let inspect = docker.inspect_container(name, None).await.ok()?;
     let (path, max_file) = json_file::log_file_of(&inspect).ok()?;
     let since = since.unix_timestamp();

@@ -30,11 +30,27 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 
-use crate::report::ToolInfo;
 pub use saved::{FactsFileError, load_facts_file};
 
 /// Version of the facts document; bump on any incompatible change.
 pub const FACTS_SCHEMA_VERSION: u32 = 1;
+
+/// Name and version of the tool that wrote a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+impl ToolInfo {
+    /// This build.
+    pub fn current() -> ToolInfo {
+        ToolInfo {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
 
 /// A fact that was read, or the reason it could not be.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,12 +97,23 @@ impl<T: Serialize> Serialize for Fact<T> {
 impl<'de, T: DeserializeOwned> Deserialize<'de> for Fact<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = serde_json::Value::deserialize(d)?;
-        if let Some(reason) = crate::rules::condition::unavailable_reason(&v) {
+        if let Some(reason) = unavailable_reason(&v) {
             return Ok(Fact::Unavailable(reason.to_string()));
         }
         T::deserialize(v)
             .map(Fact::Available)
             .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Whether `v` is the facts document's marker for a fact that could not be read
+/// (`{"unavailable": "why"}`, an object with that one key): the reason, if so.
+pub fn unavailable_reason(v: &serde_json::Value) -> Option<&str> {
+    match v {
+        serde_json::Value::Object(map) if map.len() == 1 => {
+            map.get("unavailable").and_then(serde_json::Value::as_str)
+        }
+        _ => None,
     }
 }
 

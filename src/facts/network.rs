@@ -163,7 +163,7 @@ fn links_one_or_many<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Fact<Vec<LinkFacts>>, D::Error> {
     let v = serde_json::Value::deserialize(d)?;
-    if let Some(reason) = crate::rules::condition::unavailable_reason(&v) {
+    if let Some(reason) = super::unavailable_reason(&v) {
         return Ok(Fact::Unavailable(reason.to_string()));
     }
     let list = match v {

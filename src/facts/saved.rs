@@ -6,14 +6,14 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use super::{FACTS_SCHEMA_VERSION, Facts};
-use crate::bundle::compressed;
+use crate::compressed;
 
 /// The largest facts document read (a real one is tens of KiB).
 pub const MAX_FACTS_BYTES: u64 = 64 << 20;
 
 /// The most a bundle is decompressed while looking for its facts: a bundle holds 200 MiB by
 /// default, so anything past this is not one (or is a decompression bomb).
-pub const MAX_BUNDLE_BYTES: u64 = crate::bundle::REDACT_INPUT_CAP;
+pub const MAX_BUNDLE_BYTES: u64 = 1 << 30;
 
 /// Why a saved facts document could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@ pub mod table;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::facts::ToolInfo;
 use crate::rules::{Profile, RuleResult, Status};
 
 /// Version of the report JSON shape; bump on any incompatible change.
@@ -62,23 +63,6 @@ impl Summary {
             Status::Skip => self.skip,
             Status::Error => self.error,
             Status::Waived => self.waived,
-        }
-    }
-}
-
-/// Name and version of the tool that wrote a document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct ToolInfo {
-    pub name: String,
-    pub version: String,
-}
-
-impl ToolInfo {
-    /// This build.
-    pub fn current() -> ToolInfo {
-        ToolInfo {
-            name: env!("CARGO_PKG_NAME").to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
 }

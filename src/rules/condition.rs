@@ -13,6 +13,8 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::facts::unavailable_reason;
+
 use crate::value::quantity::{NumberCmp, field_unit};
 use crate::value::version::{Version, VersionReq};
 
@@ -25,14 +27,6 @@ pub enum Resolved<'a> {
     Missing,
     /// A fact on the way is recorded as unavailable; `path` names it.
     Unavailable { path: String, reason: String },
-}
-
-/// Whether `v` is the facts document's marker for a fact that could not be read.
-pub fn unavailable_reason(v: &Value) -> Option<&str> {
-    match v {
-        Value::Object(map) if map.len() == 1 => map.get("unavailable").and_then(Value::as_str),
-        _ => None,
-    }
 }
 
 /// Joins a rule's fact path and a condition's relative path.

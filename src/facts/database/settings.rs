@@ -45,6 +45,20 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// serde `deserialize_with` for `database.engine`: one of the engines the client supports,
+/// checked when the config loads (the error is located at the value).
+pub fn engine_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v: Option<String> = Option::deserialize(d)?;
+    if let Some(name) = &v
+        && Engine::parse(name).is_none()
+    {
+        return Err(serde::de::Error::custom(format!(
+            "engine {name:?} is not one of mysql, postgres (MYSQL, PGSQL, postgresql work too)"
+        )));
+    }
+    Ok(v)
+}
+
 /// The two engines the client supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -102,7 +116,7 @@ pub struct DbTarget {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `mysql` or `postgres` (`MYSQL`, `PGSQL` too); anything else is a config error.
-    #[serde(default, deserialize_with = "crate::config::engine_name")]
+    #[serde(default, deserialize_with = "engine_name")]
     pub engine: Option<String>,
     pub host: Option<String>,
     pub port: Option<u16>,

@@ -7,6 +7,7 @@
 
 pub mod containers;
 pub mod engine;
+pub mod json_file;
 pub mod seccomp_profile;
 pub mod statx;
 

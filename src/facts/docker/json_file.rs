@@ -552,7 +552,7 @@ fn decompress(
     {
         let mut w = BufWriter::new(out.as_file_mut());
         w.write_all(&first[..n]).map_err(err)?;
-        super::compressed::copy_capped(&mut dec, &mut w, MAX_DECOMPRESSED).map_err(err)?;
+        crate::compressed::copy_capped(&mut dec, &mut w, MAX_DECOMPRESSED).map_err(err)?;
         w.flush().map_err(err)?;
     }
     Ok(Some(out))

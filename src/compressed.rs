@@ -1,6 +1,8 @@
-//! Compressed input. Redaction reads text: a gzip or zstd file would pass through it unread
-//! (and unseen by the leak scan), so it is decompressed first, with a cap on what it may grow
-//! to; a file compressed some other way is refused, never copied as it is.
+//! Compressed input, recognised by its magic bytes and decompressed under a cap on what it may
+//! grow to: support bundles read back for their facts, rotated Docker logs, and files given to
+//! the bundle and `preflight redact`. Redaction reads text: a gzip or zstd file would pass
+//! through it unread (and unseen by the leak scan), so it is decompressed first; a file
+//! compressed some other way is refused, never copied as it is. A leaf.
 
 use std::io::{self, Read, Write};
 
