@@ -11,7 +11,6 @@ pub mod compressed;
 pub mod config;
 pub mod daemon;
 pub mod facts;
-pub mod history;
 pub mod input;
 pub mod journald;
 pub mod located;

@@ -10,6 +10,7 @@
 //! systemd: `Type=notify` READY after the first run, WATCHDOG pings, SIGHUP reloads config and
 //! rules (an invalid new config is rejected and the old one kept), SIGTERM stops within 5 s.
 
+pub mod history;
 pub mod http;
 pub mod metrics;
 pub mod notify;
@@ -28,10 +29,10 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::config::{Config, Group, TransitionWebhook};
 use crate::facts::database::settings::Secret;
 use crate::facts::{self, Fact, Facts, GatherOptions, NoProgress, Parts};
-use crate::history::{History, Retention, Transition};
 use crate::report::Report;
 use crate::rules::eval::EvalContext;
 use crate::rules::{Profile, RuleSet};
+use history::{History, Retention, Transition};
 
 /// The default listen address: loopback only; Prometheus scrapes through a local agent or
 /// an explicit `--listen`. Port 9612 is marked free in Prometheus' list of exporter default
@@ -340,7 +341,7 @@ async fn record_history(shared: &Shared, settings: &Settings, report: &Report, g
                 }
                 return;
             }
-            Err(e @ crate::history::HistoryError::Replaced { .. }) => {
+            Err(e @ history::HistoryError::Replaced { .. }) => {
                 tracing::error!("{e}; recreating it");
                 if let Ok(mut slot) = shared.history_note.lock() {
                     *slot = Some(format!("{e}; recreated"));

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use super::history::Transition;
 use crate::config::TransitionWebhook;
-use crate::history::Transition;
 
 pub struct Notifier {
     tx: tokio::sync::mpsc::Sender<serde_json::Value>,
