@@ -11,9 +11,9 @@ use time::OffsetDateTime;
 use wa_preflight::config::{Config, Group};
 use wa_preflight::daemon::history::{self, History, Retention};
 use wa_preflight::daemon::{self, Settings, Setup};
-use wa_preflight::facts::database::settings::Secret;
 use wa_preflight::report::exit;
 use wa_preflight::rules::Profile;
+use wa_preflight::secret::Secret;
 use wa_preflight::value::quantity::parse_size;
 
 use crate::{Failure, GatherArgs, RuleFiles, emit, runtime, setup};

@@ -19,4 +19,5 @@ pub mod redact;
 pub mod report;
 pub mod rights;
 pub mod rules;
+pub mod secret;
 pub mod value;

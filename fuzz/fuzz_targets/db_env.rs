@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use wa_preflight::facts::database::settings::{from_wa_env, parse_env_file};
-use wa_preflight::redact::is_secret_name;
+use wa_preflight::secret::is_secret_name;
 
 /// The values written after a secret-named key on any line (`WA_DB_PASSWORD s3cret`,
 /// `WA_DB_PASSWORD=s3cret`): no error may contain one.

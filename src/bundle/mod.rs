@@ -639,7 +639,7 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
             if let Ok(inspect) = d.inspect_container(name, None).await {
                 for kv in inspect.config.and_then(|c| c.env).unwrap_or_default() {
                     if let Some((k, v)) = kv.split_once('=')
-                        && crate::redact::is_secret_name(k)
+                        && crate::secret::is_secret_name(k)
                         && v.len() >= 4
                         && !matches!(
                             v.to_ascii_lowercase().as_str(),
@@ -647,7 +647,7 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
                         )
                     {
                         let kind =
-                            crate::redact::names::secret_kind(k.as_bytes()).unwrap_or("secret");
+                            crate::secret::names::secret_kind(k.as_bytes()).unwrap_or("secret");
                         secrets.push((kind.to_string(), v.to_string()));
                     }
                 }

@@ -27,11 +27,11 @@ use time::OffsetDateTime;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::{Config, Group, TransitionWebhook};
-use crate::facts::database::settings::Secret;
 use crate::facts::{self, Fact, Facts, GatherOptions, NoProgress, Parts};
 use crate::report::Report;
 use crate::rules::eval::EvalContext;
 use crate::rules::{Profile, RuleSet};
+use crate::secret::Secret;
 use history::{History, Retention, Transition};
 
 /// The default listen address: loopback only; Prometheus scrapes through a local agent or

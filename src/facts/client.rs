@@ -25,10 +25,10 @@ use time::OffsetDateTime;
 
 use super::Fact;
 use super::clock::ClockPeer;
-use super::database::settings::Secret;
 use super::docker::containers::{ContainerFacts, Role};
 use super::netns::{self, Vantage};
 use super::network::{self, Peer};
+use crate::secret::Secret;
 
 /// What the operator told us about the API.
 #[derive(Debug, Clone, Default, Deserialize)]

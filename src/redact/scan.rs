@@ -13,7 +13,7 @@ use base64::Engine;
 use memchr::memmem;
 
 use super::known::{self, Form};
-use super::names::{self, Kind};
+use crate::secret::names::{self, Kind};
 
 /// What a trigger word starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,6 +19,7 @@ use super::Fact;
 use super::docker::containers::Peers;
 use super::netns::{self, Vantage};
 use super::network::{self, Resolution};
+use crate::secret::scrub;
 pub use settings::{DatabaseConfig, DbFlags, DbTarget, Engine};
 
 /// Characters the client does not accept in the database password.
@@ -198,21 +199,8 @@ struct ConnectError {
 /// The same fact, with the password removed from an unavailability reason.
 fn scrubbed<T>(t: &DbTarget, f: Fact<T>) -> Fact<T> {
     match f {
-        Fact::Unavailable(why) => Fact::Unavailable(scrub(&why, t)),
+        Fact::Unavailable(why) => Fact::Unavailable(scrub(&why, t.password.as_ref())),
         ok => ok,
-    }
-}
-
-/// Removes the password from any text that may have come from the driver.
-fn scrub(text: &str, t: &DbTarget) -> String {
-    match t
-        .password
-        .as_ref()
-        .map(|p| p.expose())
-        .filter(|p| p.len() >= 3)
-    {
-        Some(p) => text.replace(p, "<redacted>"),
-        None => text.to_string(),
     }
 }
 
@@ -248,7 +236,7 @@ fn classify(e: &sqlx::Error, t: &DbTarget) -> ConnectError {
     };
     ConnectError {
         outcome,
-        message: scrub(&message, t),
+        message: scrub(&message, t.password.as_ref()),
     }
 }
 

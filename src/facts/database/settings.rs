@@ -8,42 +8,12 @@
 //! The password lives in [`Secret`], whose `Debug` and `Display` never show it.
 
 use std::collections::HashMap;
-use std::fmt;
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// A password: kept in memory, never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-    /// The value, for the driver and for redaction only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Reads a token (or a credential treated like one): the file's content without
-    /// surrounding whitespace; an empty file is an error. `what` names it in messages.
-    pub fn from_token_file(path: &Path, what: &str) -> Result<Secret, String> {
-        let text = crate::input::read_text(path, what, crate::input::SECRET_LIMIT)
-            .map_err(|e| e.to_string())?;
-        let t = text.trim();
-        if t.is_empty() {
-            return Err(format!("{what} {} is empty", path.display()));
-        }
-        Ok(Secret::new(t))
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+use crate::secret::Secret;
 
 /// serde `deserialize_with` for `database.engine`: one of the engines the client supports,
 /// checked when the config loads (the error is located at the value).

@@ -12,12 +12,13 @@ use bollard::Docker;
 use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+
 use time::{Date, OffsetDateTime};
 
 use super::engine::describe;
 use super::seccomp_profile::{self, ProfileVerdict, Target};
 use crate::facts::Fact;
+use crate::secret::fingerprint;
 
 /// The two WhatsApp container kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -211,18 +212,6 @@ pub struct WaFacts {
     pub wa_secret_fingerprints: Vec<String>,
     /// Containers without `WA_SECRET`.
     pub wa_secret_missing: Vec<String>,
-}
-
-/// A salted fingerprint; the salt lives only in this process.
-pub fn fingerprint(salt: &[u8], value: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(salt);
-    h.update(value.as_bytes());
-    h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// The containers to look from: name, PID (when running) and full environment, kept in memory
@@ -712,20 +701,6 @@ mod tests {
         );
         assert_eq!(p.role("docker.whatsapp.biz/website:v2"), None);
         assert_eq!(p.role("mysql:8.0"), None);
-    }
-
-    #[test]
-    fn fingerprints_compare_without_revealing() {
-        let salt = [7u8; 16];
-        let a = fingerprint(&salt, "s3cret");
-        assert_eq!(a, fingerprint(&salt, "s3cret"));
-        assert_ne!(a, fingerprint(&salt, "s3cret2"));
-        assert_ne!(
-            a,
-            fingerprint(&[8u8; 16], "s3cret"),
-            "another run cannot match it"
-        );
-        assert_eq!(a.len(), 16);
     }
 
     #[test]
