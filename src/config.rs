@@ -66,47 +66,6 @@ struct RawConfig {
     daemon: DaemonConfig,
 }
 
-/// Fact groups the daemon can refresh on their own schedule. Host and Docker facts are read
-/// on every run: they are cheap and the others depend on the containers found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Group {
-    /// Host facts and the Docker engine and containers: every run.
-    Base,
-    /// The statx container probe.
-    StatxProbe,
-    /// The disk latency probe.
-    DiskProbe,
-    /// Database connection, latency, settings.
-    Database,
-    /// The client's API.
-    Client,
-    /// Network reach and coreapp links.
-    Network,
-}
-
-impl Group {
-    pub const ALL: [Group; 6] = [
-        Group::Base,
-        Group::StatxProbe,
-        Group::DiskProbe,
-        Group::Database,
-        Group::Client,
-        Group::Network,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Group::Base => "base",
-            Group::StatxProbe => "statx_probe",
-            Group::DiskProbe => "disk_probe",
-            Group::Database => "database",
-            Group::Client => "client",
-            Group::Network => "network",
-        }
-    }
-}
-
 /// Where the daemon keeps its history.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -146,7 +105,7 @@ pub struct DaemonConfig {
     pub interval_seconds: Option<u64>,
     /// Per-group intervals in seconds (`base: 60`, `statx_probe: 3600`, …).
     #[serde(default, deserialize_with = "crate::bounds::de::intervals")]
-    pub intervals: std::collections::BTreeMap<Group, u64>,
+    pub intervals: std::collections::BTreeMap<crate::facts::Group, u64>,
     /// Seconds a run may take before it is abandoned (default 120).
     #[serde(default, deserialize_with = "crate::bounds::de::run_deadline")]
     pub run_deadline_seconds: Option<u64>,

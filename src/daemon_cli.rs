@@ -8,9 +8,10 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use time::OffsetDateTime;
 
-use wa_preflight::config::{Config, Group};
+use wa_preflight::config::Config;
 use wa_preflight::daemon::history::{self, History, Retention};
 use wa_preflight::daemon::{self, Settings, Setup};
+use wa_preflight::facts::Group;
 use wa_preflight::report::exit;
 use wa_preflight::rules::Profile;
 use wa_preflight::secret::Secret;
@@ -38,15 +39,6 @@ pub struct DaemonArgs {
     gather: GatherArgs,
 }
 
-/// Default intervals: cheap facts every minute, probes and measurements less often.
-fn default_interval(g: Group, base: u64) -> u64 {
-    match g {
-        Group::Base | Group::Client => base.min(60),
-        Group::Network | Group::Database => base,
-        Group::StatxProbe | Group::DiskProbe => base.max(3600),
-    }
-}
-
 fn settings(args: &DaemonArgs, config: &Config) -> Result<Settings, String> {
     let d = &config.daemon;
     let listen_text = args
@@ -64,7 +56,7 @@ fn settings(args: &DaemonArgs, config: &Config) -> Result<Settings, String> {
             // An explicit --interval applies to every group (tests, benchmarks).
             (Some(i), _) => i.max(1),
             (None, Some(s)) => (*s).max(1),
-            (None, None) => default_interval(g, base),
+            (None, None) => g.default_interval(base),
         };
         intervals.insert(g, Duration::from_secs(secs));
     }

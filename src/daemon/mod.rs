@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::config::{Config, Group, TransitionWebhook};
-use crate::facts::{self, Fact, Facts, GatherOptions, NoProgress, Parts};
+use crate::config::{Config, TransitionWebhook};
+use crate::facts::{self, Facts, GatherOptions, Group, Groups, NoProgress};
 use crate::report::Report;
 use crate::rules::eval::EvalContext;
 use crate::rules::{Profile, RuleSet};
@@ -136,45 +136,6 @@ impl Scheduler {
     }
 }
 
-/// Carries the groups that were not gathered in this run over from the previous one.
-pub fn merge(mut new: Facts, prev: Option<&Facts>, due: &[Group]) -> Facts {
-    let Some(prev) = prev else { return new };
-    if !due.contains(&Group::Database) {
-        new.database = prev.database.clone();
-    }
-    if !due.contains(&Group::Network) {
-        new.network = prev.network.clone();
-    }
-    if !due.contains(&Group::Client) {
-        new.client = prev.client.clone();
-        // The webapp's clock is compared through the API.
-        if let (Some(Fact::Available(c)), Some(Fact::Available(p))) =
-            (&mut new.host.clock, &prev.host.clock)
-        {
-            for peer in p.peers.clone() {
-                c.add_peer(peer);
-            }
-        }
-    }
-    if !due.contains(&Group::StatxProbe)
-        && let (Some(Fact::Available(d)), Some(Fact::Available(p))) =
-            (&mut new.docker, &prev.docker)
-    {
-        d.statx_probe = p.statx_probe.clone();
-    }
-    if !due.contains(&Group::DiskProbe)
-        && let (Fact::Available(fs), Fact::Available(pfs)) =
-            (&mut new.host.storage, &prev.host.storage)
-    {
-        for f in fs.iter_mut() {
-            if let Some(p) = pfs.iter().find(|p| p.mount_point == f.mount_point) {
-                f.latency = p.latency.clone();
-            }
-        }
-    }
-    new
-}
-
 /// One run: gather the due groups under the run deadline, merge, judge.
 async fn run_once(
     setup: &Setup,
@@ -182,22 +143,14 @@ async fn run_once(
     prev: Option<&Facts>,
 ) -> Result<(Facts, Report), String> {
     let mut opts = setup.gather.clone();
-    opts.parts = Parts {
-        statx_probe: due.contains(&Group::StatxProbe),
-        disk_probe: due.contains(&Group::DiskProbe),
-        database: due.contains(&Group::Database),
-        client: due.contains(&Group::Client),
-        network: due.contains(&Group::Network),
-        // Log signatures are read every run: they are what changed since the last one.
-        logs: true,
-    };
+    opts.groups = Groups::of(due);
     let started_at = OffsetDateTime::now_utc();
     let clock = Instant::now();
     let deadline = setup.settings.run_deadline;
     let gathered = tokio::time::timeout(deadline, facts::gather(&opts, Arc::new(NoProgress)))
         .await
         .map_err(|_| format!("the run did not finish within {} s", deadline.as_secs()))?;
-    let facts = merge(gathered, prev, due);
+    let facts = facts::group::carry_over(gathered, prev, Groups::of(due));
     let ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
     let report = judge(setup, &facts, started_at, ms)?;
     Ok((facts, report))

@@ -410,6 +410,24 @@ async fn login(
         .ok_or_else(|| "POST /v1/users/login: the answer holds no users[0].token".to_string())
 }
 
+/// The client's API is a group of its own (`client`), read at least every minute (its health
+/// changes fastest) and carried over between, with the webapp's clock offset the API gave.
+pub const GROUP: super::group::Declared = super::group::Declared {
+    name: "client",
+    default_interval: |base| base.min(60),
+    carry_over: |new, prev| {
+        new.client = prev.client.clone();
+        // The webapp's clock is compared through the API.
+        if let (Some(Fact::Available(c)), Some(Fact::Available(p))) =
+            (&mut new.host.clock, &prev.host.clock)
+        {
+            for peer in p.peers.clone() {
+                c.add_peer(peer);
+            }
+        }
+    },
+};
+
 /// What the client gatherer gives back besides its facts.
 pub struct ClientOutcome {
     pub facts: ClientFacts,

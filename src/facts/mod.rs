@@ -11,6 +11,7 @@ pub mod cpu;
 pub mod database;
 pub mod docker;
 pub mod glibc;
+pub mod group;
 pub mod kernel;
 pub mod logs;
 pub mod memory;
@@ -30,6 +31,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 
+pub use group::{Group, Groups};
 pub use saved::{FactsFileError, load_facts_file};
 
 /// Version of the facts document; bump on any incompatible change.
@@ -207,35 +209,9 @@ pub struct GatherOptions {
     pub network: network::NetworkOptions,
     /// The log signatures to scan for (from the rules' `signatures:` section).
     pub logs: logs::LogOptions,
-    /// Which of the slower parts to gather; a part left out is `None` in the document (the
-    /// daemon keeps its previous value).
-    pub parts: Parts,
-}
-
-/// Switches for the slower parts, so the daemon can gather each on its own schedule. The
-/// probes also need the operator's consent (`docker.statx_probe`); a probe switched off here
-/// is absent (statx) or "not measured in this run" (disk).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Parts {
-    pub statx_probe: bool,
-    pub disk_probe: bool,
-    pub database: bool,
-    pub client: bool,
-    pub network: bool,
-    pub logs: bool,
-}
-
-impl Default for Parts {
-    fn default() -> Self {
-        Parts {
-            statx_probe: true,
-            disk_probe: true,
-            database: true,
-            client: true,
-            network: true,
-            logs: true,
-        }
-    }
+    /// Which groups of facts to gather ([`group`]); a group left out is `None` in the
+    /// document (the daemon carries its previous value over). The base group is always read.
+    pub groups: Groups,
 }
 
 impl GatherOptions {
@@ -270,7 +246,7 @@ impl GatherOptions {
             client: client::ClientOptions::default(),
             network: network::NetworkOptions::default(),
             logs: logs::LogOptions::default(),
-            parts: Parts::default(),
+            groups: Groups::all(),
         }
     }
 }
@@ -372,11 +348,11 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
         }
     }
     let budget = probe::ProbeBudget {
-        skip: opts.probe.skip || !opts.parts.disk_probe,
+        skip: opts.probe.skip || !opts.groups.contains(Group::DiskProbe),
         ..opts.probe.clone()
     };
     let docker_opts = docker::DockerOptions {
-        statx_probe: opts.docker.statx_probe && opts.parts.statx_probe,
+        statx_probe: opts.docker.statx_probe && opts.groups.contains(Group::StatxProbe),
         ..opts.docker.clone()
     };
     // Docker first: the database settings, the network vantage point and the API URL come
@@ -408,9 +384,9 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
             Fact::Unavailable(_) => Vec::new(),
         };
         let peers: docker::containers::Peers = peers;
-        let parts = opts.parts;
+        let groups = opts.groups;
         let db = async {
-            if !parts.database {
+            if !groups.contains(Group::Database) {
                 return None;
             }
             progress.started("database");
@@ -425,7 +401,7 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
         // Each step is bounded by the network timeout; the outer deadline is a backstop.
         let net_deadline = opts.network.timeout * 4 + Duration::from_secs(1);
         let network = async {
-            if !parts.network {
+            if !groups.contains(Group::Network) {
                 return None;
             }
             let reach = blocking("network reach", net_deadline, p, move || {
@@ -442,7 +418,7 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
         };
         let client_deadline = opts.client.timeout * 6 + Duration::from_secs(1);
         let client = async {
-            if !parts.client {
+            if !groups.contains(Group::Client) {
                 return None;
             }
             Some(
@@ -467,7 +443,8 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
         let storage = blocking("storage", d, p, move || storage::gather(&paths, &budget));
         let log_deadline = opts.logs.deadline * 2 + Duration::from_secs(1);
         let logs = async {
-            if !parts.logs || opts.logs.patterns.is_empty() {
+            // Log signatures are read every run: they are what changed since the last one.
+            if opts.logs.patterns.is_empty() {
                 return None;
             }
             Some(

@@ -648,6 +648,14 @@ pub fn coreapp_vantage(coreapp: Option<&Peer>) -> (Vantage, Option<String>) {
     }
 }
 
+/// Reach and the coreapp links are a group of their own (`network`), read every base interval
+/// and carried over between.
+pub const GROUP: super::group::Declared = super::group::Declared {
+    name: "network",
+    default_interval: |base| base,
+    carry_over: |new, prev| new.network = prev.network.clone(),
+};
+
 /// Checks every target concurrently; returns within about `3 × timeout` whatever happens.
 pub fn reach(opts: &NetworkOptions, coreapp: Option<&Peer>) -> Result<ReachFacts, String> {
     let (vantage, from_note) = coreapp_vantage(coreapp);

@@ -149,6 +149,24 @@ fn summarise(mut samples: Vec<f64>) -> (u32, f64, f64) {
     (n as u32, p50, samples[n - 1])
 }
 
+/// The disk latency probe is a group of its own (`disk_probe`), run at most hourly (it writes
+/// and reads the disks it judges); between runs each filesystem keeps its last measurement.
+pub const GROUP: super::group::Declared = super::group::Declared {
+    name: "disk_probe",
+    default_interval: |base| base.max(3600),
+    carry_over: |new, prev| {
+        if let (super::Fact::Available(fs), super::Fact::Available(pfs)) =
+            (&mut new.host.storage, &prev.host.storage)
+        {
+            for f in fs.iter_mut() {
+                if let Some(p) = pfs.iter().find(|p| p.mount_point == f.mount_point) {
+                    f.latency = p.latency.clone();
+                }
+            }
+        }
+    },
+};
+
 /// Measures synchronous 4 KiB writes in `dir`.
 pub fn sync_writes(dir: &Path, budget: &ProbeBudget) -> Result<SyncWriteProbe, String> {
     let (file, direct) = open_temp(dir)?;

@@ -849,6 +849,14 @@ fn unresolved_reason(t: &DbTarget, l: &Located) -> String {
     out
 }
 
+/// The database is a group of its own (`database`), read every base interval (a connection
+/// and a few queries) and carried over between.
+pub const GROUP: super::group::Declared = super::group::Declared {
+    name: "database",
+    default_interval: |base| base,
+    carry_over: |new, prev| new.database = prev.database.clone(),
+};
+
 /// Gathers the database facts. The settings come from the operator or, last, the running
 /// coreapp (`peers.coreapp`); the other containers are where the name may also be looked up.
 pub async fn gather(opts: &DbOptions, peers: &Peers) -> Result<DatabaseFacts, String> {

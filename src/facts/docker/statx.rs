@@ -182,6 +182,21 @@ pub async fn remove_leftovers(docker: &Docker, older_than: Duration) -> Result<u
     Ok(removed)
 }
 
+/// The statx probe is a group of its own (`statx_probe`), run at most hourly (it starts a
+/// container); between runs the engine's facts keep its last result.
+pub const GROUP: crate::facts::group::Declared = crate::facts::group::Declared {
+    name: "statx_probe",
+    default_interval: |base| base.max(3600),
+    carry_over: |new, prev| {
+        use crate::facts::Fact;
+        if let (Some(Fact::Available(d)), Some(Fact::Available(p))) =
+            (&mut new.docker, &prev.docker)
+        {
+            d.statx_probe = p.statx_probe.clone();
+        }
+    },
+};
+
 /// Runs the probe. `security_opt` adds one `--security-opt` (e.g. `seccomp=<json>`); the
 /// normal check passes none, so the daemon's default profile applies.
 pub async fn run(docker: &Docker, security_opt: Option<String>) -> Result<StatxProbe, String> {
