@@ -6,8 +6,8 @@
 //! constant `GROUP` beside its gatherer (`facts::database::GROUP`, `facts::client::GROUP`,
 //! `facts::network::GROUP`, `facts::probe::GROUP`, `facts::docker::statx::GROUP`): its name,
 //! its default interval and how a run that did not gather it keeps the previous value.
-//! [`gather`](super::gather) reads a group only when [`GatherOptions::groups`]
-//! (super::GatherOptions::groups) holds it.
+//! [`gather`](super::gather) reads a group only when
+//! [`GatherOptions::groups`](super::GatherOptions::groups) holds it.
 
 use serde::Deserialize;
 

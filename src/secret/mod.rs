@@ -1,7 +1,7 @@
 //! Secrets, in one place: the [`Secret`] value that is never printed, which names hold one
-//! ([`is_secret_name`], [`names`]), salted [`fingerprint`]s that compare secrets without
+//! ([`is_secret_name`], `names`), salted [`fingerprint`]s that compare secrets without
 //! revealing them, [`scrub`] for text from outside (a database driver's message) that may
-//! echo one, and the [`KnownSecret`] the redactor replaces wherever it appears.
+//! echo one, and the `KnownSecret` the redactor replaces wherever it appears.
 //!
 //! A leaf: facts read and fingerprint secrets, the redactor and the bundle hide them, the
 //! daemon keeps its token in one; none of them imports another for it.
