@@ -1,22 +1,19 @@
 //! The binary's `daemon`, `history` and `diff` commands: flag parsing and
 //! wiring only (the daemon itself is `wa_preflight::daemon`).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use time::OffsetDateTime;
 
-use wa_preflight::config::{Config, Group};
-use wa_preflight::daemon::{self, Settings, Setup};
-use wa_preflight::facts::database::settings::Secret;
-use wa_preflight::history::{self, History, Retention};
+use wa_preflight::config::Config;
+use wa_preflight::daemon;
+use wa_preflight::history::{self, History};
 use wa_preflight::report::exit;
 use wa_preflight::rules::Profile;
-use wa_preflight::rules::quantity::parse_size;
+use wa_preflight::settings;
 
-use crate::{Failure, GatherArgs, RuleFiles, emit, runtime, setup};
+use crate::{Failure, GatherArgs, RuleFiles, emit, runtime};
 
 #[derive(Debug, Clone, Args)]
 pub struct DaemonArgs {
@@ -38,88 +35,27 @@ pub struct DaemonArgs {
     gather: GatherArgs,
 }
 
-/// Default intervals: cheap facts every minute, probes and measurements less often.
-fn default_interval(g: Group, base: u64) -> u64 {
-    match g {
-        Group::Base | Group::Client => base.min(60),
-        Group::Network | Group::Database => base,
-        Group::StatxProbe | Group::DiskProbe => base.max(3600),
+impl DaemonArgs {
+    /// The flags as the library's settings take them (kept for every SIGHUP reload).
+    fn flags(&self) -> settings::DaemonFlags {
+        settings::DaemonFlags {
+            listen: self.listen.clone(),
+            interval: self.interval,
+            history: self.history.clone(),
+            profile: self.profile,
+            sources: crate::sources(&self.rules, &self.gather),
+            gather: self.gather.flags(),
+            env: settings::Environment::process(),
+        }
     }
-}
-
-fn settings(args: &DaemonArgs, config: &Config) -> Result<Settings, String> {
-    let d = &config.daemon;
-    let listen_text = args
-        .listen
-        .clone()
-        .or_else(|| d.listen.clone())
-        .unwrap_or_else(|| daemon::DEFAULT_LISTEN.to_string());
-    let listen = listen_text
-        .parse()
-        .map_err(|e| format!("listen address {listen_text:?}: {e}"))?;
-    let base = args.interval.or(d.interval_seconds).unwrap_or(300).max(1);
-    let mut intervals = BTreeMap::new();
-    for g in Group::ALL {
-        let secs = match (args.interval, d.intervals.get(&g)) {
-            // An explicit --interval applies to every group (tests, benchmarks).
-            (Some(i), _) => i.max(1),
-            (None, Some(s)) => (*s).max(1),
-            (None, None) => default_interval(g, base),
-        };
-        intervals.insert(g, Duration::from_secs(secs));
-    }
-    let h = &d.history;
-    let retention = Retention {
-        max_age: Duration::from_secs(h.retention_days.unwrap_or(30).max(1) * 86_400),
-        max_bytes: match &h.max_size {
-            Some(s) => parse_size(s).map_err(|e| format!("daemon.history.max_size: {e}"))?,
-            None => Retention::default().max_bytes,
-        },
-    };
-    let token = match &d.token_file {
-        Some(p) => Some(Secret::from_token_file(p, "daemon.token_file")?),
-        None => None,
-    };
-    Ok(Settings {
-        listen,
-        intervals,
-        run_deadline: Duration::from_secs(d.run_deadline_seconds.unwrap_or(120).max(5)),
-        history_path: args
-            .history
-            .clone()
-            .or_else(|| h.path.clone())
-            .unwrap_or_else(|| PathBuf::from(history::DEFAULT_PATH)),
-        retention,
-        token,
-        webhook: d.webhook.clone(),
-    })
-}
-
-fn load(args: &DaemonArgs) -> Result<Setup, String> {
-    let fail = |f: Failure| match f {
-        Failure::Usage(m) => m,
-        Failure::Internal(e) => format!("{e:#}"),
-    };
-    let (set, config, gather) = setup(&args.rules, &args.gather).map_err(fail)?;
-    let settings = settings(args, &config)?;
-    Ok(Setup {
-        profile: args
-            .profile
-            .or(config.profile)
-            .unwrap_or(Profile::Production),
-        set,
-        config,
-        gather,
-        settings,
-    })
 }
 
 pub fn run_daemon(args: DaemonArgs) -> Result<i32, Failure> {
     // Load before starting anything, so a bad config exits 2 with the reason.
-    let setup = load(&args).map_err(Failure::Usage)?;
+    let flags = args.flags();
+    let setup = settings::daemon_setup(&flags)?;
     let rt = runtime()?;
-    let loader: daemon::Loader = Box::new(move || load(&args));
-    let r = rt.block_on(daemon::serve(setup, loader));
+    let r = rt.block_on(daemon::serve(setup, flags));
     // Gatherers abandoned at their deadline may sit in syscalls: do not wait for them.
     rt.shutdown_background();
     match r {
@@ -180,11 +116,7 @@ fn history_path(
         return Ok(p);
     }
     let config = Config::load(config, &wa_preflight::rules::RuleSet::embedded()?)?;
-    Ok(config
-        .daemon
-        .history
-        .path
-        .unwrap_or_else(|| PathBuf::from(history::DEFAULT_PATH)))
+    Ok(settings::history_path(None, &config))
 }
 
 fn open(path: &std::path::Path) -> Result<(tokio::runtime::Runtime, History), Failure> {

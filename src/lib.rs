@@ -18,4 +18,5 @@ pub mod redact;
 pub mod report;
 pub mod rights;
 pub mod rules;
+pub mod settings;
 pub mod when;

@@ -16,10 +16,10 @@ use wa_preflight::config::{Config, ConfigError};
 use wa_preflight::facts::database::DbFlags;
 use wa_preflight::facts::{self, Facts, GatherOptions, NoProgress, Progress};
 use wa_preflight::output::write_atomic;
-use wa_preflight::redact::PersonalData;
 use wa_preflight::report::{self, Format, exit};
 use wa_preflight::rules::eval::EvalContext;
 use wa_preflight::rules::{LocatedError, Profile, RuleSet};
+use wa_preflight::settings;
 
 mod daemon_cli;
 mod manual;
@@ -357,6 +357,12 @@ impl From<ConfigError> for Failure {
     }
 }
 
+impl From<settings::SettingsError> for Failure {
+    fn from(e: settings::SettingsError) -> Self {
+        Failure::Usage(e.to_string())
+    }
+}
+
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
         Failure::Internal(e)
@@ -450,17 +456,7 @@ fn run(cli: Cli) -> Result<i32, Failure> {
 }
 
 pub(crate) fn load_rules(files: &RuleFiles) -> Result<RuleSet, Failure> {
-    let mut set = RuleSet::embedded()?;
-    for path in &files.files {
-        let text =
-            wa_preflight::input::read_text(path, "rules file", wa_preflight::input::TEXT_LIMIT)
-                .map_err(|e| Failure::Usage(e.to_string()))?;
-        set.merge(RuleSet::from_facts_yaml(
-            &path.display().to_string(),
-            &text,
-        )?)?;
-    }
-    Ok(set)
+    Ok(settings::load_rules(&files.files)?)
 }
 
 /// The rules, the config and what to gather, as every gathering command builds them.
@@ -468,78 +464,51 @@ pub(crate) fn setup(
     rules: &RuleFiles,
     gather: &GatherArgs,
 ) -> Result<(RuleSet, Config, GatherOptions), Failure> {
-    let set = load_rules(rules)?;
-    let config = Config::load(gather.config.as_deref(), &set)?;
-    let opts = gather_options(&config, &set, gather);
-    Ok((set, config, opts))
+    Ok(settings::load(
+        &sources(rules, gather),
+        &gather.flags(),
+        &settings::Environment::process(),
+    )?)
 }
 
-fn gather_options(config: &Config, set: &RuleSet, args: &GatherArgs) -> GatherOptions {
-    let s = &config.storage;
-    let mut extra = s.paths.clone();
-    extra.extend(args.paths.iter().cloned());
-    let mut opts = GatherOptions::with_paths(s.docker_root.clone(), s.media.clone(), extra);
-    let d = &config.docker;
-    let docker = &mut opts.docker;
-    docker.host = args.docker_host.clone().or_else(|| d.host.clone());
-    if let Some(p) = args.daemon_json.clone().or_else(|| d.daemon_json.clone()) {
-        docker.daemon_json = p;
+/// The files a gathering command reads.
+pub(crate) fn sources(rules: &RuleFiles, gather: &GatherArgs) -> settings::Sources {
+    settings::Sources {
+        rules: rules.files.clone(),
+        config: gather.config.clone(),
     }
-    docker
-        .images
-        .coreapp
-        .extend(d.coreapp_images.iter().cloned());
-    docker.images.webapp.extend(d.webapp_images.iter().cloned());
-    docker.statx_probe = !args.no_statx_probe && d.statx_probe.unwrap_or(true);
-    if let Some(secs) = args
-        .docker_timeout
-        .or(d.timeout_seconds)
-        .filter(|s| *s > 0.0)
-    {
-        docker.deadline = std::time::Duration::from_secs_f64(secs);
+}
+
+impl GatherArgs {
+    /// The flags as the library's settings take them.
+    pub(crate) fn flags(&self) -> settings::GatherFlags {
+        settings::GatherFlags {
+            paths: self.paths.clone(),
+            docker_host: self.docker_host.clone(),
+            daemon_json: self.daemon_json.clone(),
+            no_statx_probe: self.no_statx_probe,
+            docker_timeout: self.docker_timeout,
+            database: DbFlags {
+                url: self.db_url.clone(),
+                host: self.db_host.clone(),
+                port: self.db_port,
+                user: self.db_user.clone(),
+                engine: self.db_engine.clone(),
+                password_file: self.db_password_file.clone(),
+                env_file: self.db_env.clone(),
+                env_password: None,
+            },
+            db_samples: self.db_samples,
+            db_timeout: self.db_timeout,
+            api_url: self.api_url.clone(),
+            api_token_file: self.api_token_file.clone(),
+            api_insecure: self.api_insecure,
+            api_ca_file: self.api_ca_file.clone(),
+            api_timeout: self.api_timeout,
+            show_phone: self.show_phone,
+            webhook_probe: self.webhook_probe,
+        }
     }
-    let db = &mut opts.database;
-    db.flags = DbFlags {
-        url: args.db_url.clone(),
-        host: args.db_host.clone(),
-        port: args.db_port,
-        user: args.db_user.clone(),
-        engine: args.db_engine.clone(),
-        password_file: args.db_password_file.clone(),
-        env_file: args.db_env.clone(),
-    };
-    db.config = config.database.clone();
-    if let Some(n) = args
-        .db_samples
-        .or(config.database.as_ref().and_then(|c| c.samples))
-    {
-        db.samples = n.max(1);
-    }
-    if let Some(secs) = args.db_timeout.filter(|s| *s > 0.0) {
-        db.deadline = std::time::Duration::from_secs_f64(secs);
-    }
-    let c = &mut opts.client;
-    c.config = config.client.clone();
-    c.url_flag = args.api_url.clone();
-    c.token_file_flag = args.api_token_file.clone();
-    c.insecure_flag = args.api_insecure;
-    c.ca_file_flag = args.api_ca_file.clone();
-    c.show_phone = args.show_phone;
-    c.webhook_probe = args.webhook_probe;
-    if let Some(secs) = args
-        .api_timeout
-        .or(config.client.timeout_seconds)
-        .filter(|s| *s > 0.0)
-    {
-        c.timeout = std::time::Duration::from_secs_f64(secs);
-    }
-    if let Some(n) = set.network() {
-        opts.network.targets = n.whatsapp.clone();
-        opts.network.timeout = std::time::Duration::from_millis(n.timeout_ms.max(1));
-    }
-    opts.logs.patterns = set.patterns().to_vec();
-    opts.logs.deadline = opts.deadline;
-    opts
 }
 
 /// Shows which gatherers are still running, on a terminal only.
@@ -666,11 +635,7 @@ fn facts_and_context<'a>(
             gather_facts(opts, quiet)?
         }
     };
-    let ctx = EvalContext {
-        profile: profile.or(config.profile).unwrap_or(Profile::Production),
-        waivers: &config.waivers,
-        today: started_at.date(),
-    };
+    let ctx = settings::eval_context(profile, config, started_at.date());
     Ok((facts, ctx))
 }
 
@@ -732,9 +697,10 @@ fn check(args: CheckArgs, quiet: bool, verbose: u8) -> Result<i32, Failure> {
     let duration_ms = clock.elapsed().as_millis() as u64;
     let report = build_report(&facts, &set, &ctx, started_at, duration_ms)
         .context("cannot evaluate the facts")?;
-    let color = args.output.as_deref().is_none_or(is_stdout)
-        && std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let color = settings::report_colour(
+        args.output.as_deref().is_none_or(is_stdout) && std::io::stdout().is_terminal(),
+        &settings::Environment::process(),
+    );
     let layout = report::table::Layout::for_stdout(color, args.all || verbose > 0);
     let mut text = match args.format {
         Format::Junit => report::render_junit(&report, args.strict),
@@ -1002,10 +968,7 @@ fn bundle(args: BundleArgs, quiet: bool) -> Result<i32, Failure> {
         output: written_to.clone(),
         force: args.force,
         redact: !args.no_redact,
-        personal: PersonalData {
-            phones: !args.no_redact_phones && config.redaction.phones.unwrap_or(true),
-            emails: !args.no_redact_emails && config.redaction.emails.unwrap_or(true),
-        },
+        personal: settings::personal_data(args.no_redact_phones, args.no_redact_emails, &config),
         window: wa_preflight::bundle::collect::Window {
             since: Some(since),
             until,
@@ -1135,10 +1098,7 @@ fn redact(
 ) -> Result<i32, Failure> {
     use wa_preflight::bundle::{BundleError, redact_existing};
     let config = Config::load(config, &RuleSet::embedded()?)?;
-    let personal = PersonalData {
-        phones: switches.0 && config.redaction.phones.unwrap_or(true),
-        emails: switches.1 && config.redaction.emails.unwrap_or(true),
-    };
+    let personal = settings::personal_data(!switches.0, !switches.1, &config);
     // For standard output the copy is written to a private folder first, then copied.
     let spool = if is_stdout(output) {
         Some(tempfile::tempdir().context("cannot create a temporary folder")?)

@@ -32,6 +32,7 @@ use crate::history::{History, Retention, Transition};
 use crate::report::Report;
 use crate::rules::eval::EvalContext;
 use crate::rules::{Profile, RuleSet};
+use crate::settings::DaemonFlags;
 
 /// The default listen address: loopback only; Prometheus scrapes through a local agent or
 /// an explicit `--listen`. Port 9612 is marked free in Prometheus' list of exporter default
@@ -59,9 +60,6 @@ pub struct Setup {
     pub profile: Profile,
     pub settings: Settings,
 }
-
-/// Builds a [`Setup`] from the files on disk (called at start and on every SIGHUP).
-pub type Loader = Box<dyn Fn() -> Result<Setup, String> + Send + Sync>;
 
 /// A completed run, as served.
 pub struct Published {
@@ -367,8 +365,9 @@ fn sd_notify(states: &[sd_notify::NotifyState<'_>]) {
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT with `setup`; `loader` rebuilds it on SIGHUP.
-pub async fn serve(mut setup: Setup, loader: Loader) -> Result<(), String> {
+/// Runs the daemon until SIGTERM or SIGINT with `setup`; on SIGHUP it is built again from
+/// `flags` and the files they name ([`crate::settings::daemon_setup`]).
+pub async fn serve(mut setup: Setup, flags: DaemonFlags) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(setup.settings.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", setup.settings.listen))?;
@@ -416,7 +415,7 @@ pub async fn serve(mut setup: Setup, loader: Loader) -> Result<(), String> {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = hup.recv() => {
-                reload(&loader, &mut setup, &mut sched, &shared);
+                reload(&flags, &mut setup, &mut sched, &shared);
                 continue 'main;
             }
             _ = term.recv() => break 'main,
@@ -472,9 +471,9 @@ pub async fn serve(mut setup: Setup, loader: Loader) -> Result<(), String> {
 }
 
 /// SIGHUP: load config and rules again; keep the old ones if the new ones are invalid.
-fn reload(loader: &Loader, setup: &mut Setup, sched: &mut Scheduler, shared: &Shared) {
+fn reload(flags: &DaemonFlags, setup: &mut Setup, sched: &mut Scheduler, shared: &Shared) {
     sd_notify(&[sd_notify::NotifyState::Reloading]);
-    match loader() {
+    match crate::settings::daemon_setup(flags) {
         Ok(new) => {
             if new.settings.listen != setup.settings.listen {
                 tracing::warn!(
