@@ -1003,6 +1003,14 @@ mod tests {
         assert_eq!(s.retention.max_age, Retention::default().max_age);
         assert_eq!(s.retention.max_bytes, Retention::default().max_bytes);
         assert!(s.token.is_none() && s.webhook.is_none());
+        let hooked =
+            config("daemon:\n  webhook:\n    url: https://hooks.example/wa\n    max_attempts: 3\n");
+        let s = daemon_settings(&daemon_flags(), &hooked).unwrap();
+        let w = s.webhook.expect("daemon.webhook is carried");
+        assert_eq!(
+            (w.url.as_str(), w.max_attempts),
+            ("https://hooks.example/wa", Some(3))
+        );
         let empty = file(&dir, "empty", "\n");
         let bad = config(&format!("daemon:\n  token_file: {}\n", empty.display()));
         let e = daemon_settings(&daemon_flags(), &bad)
