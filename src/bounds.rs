@@ -116,8 +116,8 @@ impl Range<f64> {
     }
 }
 
-/// Parses a flag's number and checks it (clap value parsers below; clap exits 2 naming the
-/// flag).
+/// Parses a flag's number and checks it (the command line's value parsers below: plain
+/// `fn(&str) -> Result<T, String>`, so the command line exits 2 naming the flag).
 fn flag<T>(text: &str, range: Range<T>) -> Result<T, String>
 where
     T: std::str::FromStr + PartialOrd + Display + Copy,

@@ -3,7 +3,8 @@
 //!
 //! One pipeline: gather [`facts`] → evaluate [`rules`] → render a [`report`], and around it the
 //! [`bundle`] for support and the [`daemon`] that runs the pipeline on a schedule. The binary
-//! (`preflight`) only parses flags and wires these together.
+//! (`preflight`, `src/main.rs` and `src/cli/`) only parses flags, hands them to [`settings`]
+//! and runs the command.
 //!
 //! # Layers
 //!
@@ -33,7 +34,8 @@
 //! | 4 | `config` | the operator's config file | `rules`, `facts`, leaves |
 //! | 4 | `check` | facts document → report | `report`, `rules`, `facts`, leaves |
 //! | 4 | `bundle` | the support bundle | `report`, `rules`, `facts`, leaves |
-//! | 5 | `daemon` | the scheduler, HTTP, metrics, history and transition webhook | `check`, `config`, `report`, `rules`, `facts`, leaves |
+//! | 5 | `settings` | flags, environment and config merged into the options the library takes (also the daemon's, on every reload) | `config`, `rules`, `facts`, leaves |
+//! | 6 | `daemon` | the scheduler, HTTP, metrics, history and transition webhook | `settings`, `check`, `config`, `report`, `rules`, `facts`, leaves |
 //!
 //! Where things go: a type more than one layer shares lives in the lowest layer that uses it
 //! (the result types are the rules'; `ToolInfo` and the `unavailable` marker are the facts
@@ -58,4 +60,5 @@ pub mod report;
 pub mod rights;
 pub mod rules;
 pub mod secret;
+pub mod settings;
 pub mod value;

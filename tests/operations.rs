@@ -472,7 +472,7 @@ fn timer_unit_writes_the_report_file_and_one_journal_line() {
 /// OpenTelemetry exporter's 9464; the units and the example scrape config agree.
 #[test]
 fn default_port_is_9612_everywhere() {
-    assert_eq!(wa_preflight::daemon::DEFAULT_LISTEN, "127.0.0.1:9612");
+    assert_eq!(wa_preflight::settings::DEFAULT_LISTEN, "127.0.0.1:9612");
     let help = common::preflight()
         .args(["daemon", "--help"])
         .output()

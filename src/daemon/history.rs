@@ -19,9 +19,7 @@ use time::OffsetDateTime;
 
 use crate::report::Report;
 use crate::rules::Status;
-
-/// Where the daemon keeps its history unless told otherwise.
-pub const DEFAULT_PATH: &str = "/var/lib/wa-preflight/history.db";
+use crate::settings::Retention;
 
 /// Version of the database layout (`PRAGMA user_version`). 2: `runs.info` (the `info` status
 /// count); a layout-1 database is upgraded in place.
@@ -44,22 +42,6 @@ pub enum HistoryError {
     /// file moved over it): writing on would go to an unlinked file and be lost.
     #[error("history database {path} was {how} while open; its runs since then are lost")]
     Replaced { path: String, how: &'static str },
-}
-
-/// How much history to keep.
-#[derive(Debug, Clone, Copy)]
-pub struct Retention {
-    pub max_age: Duration,
-    pub max_bytes: u64,
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Retention {
-            max_age: Duration::from_secs(30 * 86_400),
-            max_bytes: 64 * 1024 * 1024,
-        }
-    }
 }
 
 /// One run's summary.

@@ -17,8 +17,6 @@ pub mod notify;
 pub mod server;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -26,43 +24,14 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::config::{Config, TransitionWebhook};
-use crate::facts::{self, Facts, GatherOptions, Group, Groups, NoProgress};
+use crate::facts::{self, Facts, Group, Groups, NoProgress};
 use crate::report::Report;
 use crate::rules::eval::EvalContext;
-use crate::rules::{Profile, RuleSet};
+
 use crate::secret::Secret;
-use history::{History, Retention, Transition};
-
-/// The default listen address: loopback only; Prometheus scrapes through a local agent or
-/// an explicit `--listen`. Port 9612 is marked free in Prometheus' list of exporter default
-/// ports (wiki "Default port allocations"); until 0.2.0 it was 9464, the OpenTelemetry
-/// Prometheus exporter's default, which collided on hosts that run one.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:9612";
-
-/// How the daemon runs, from flags and the config's `daemon:` section.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub listen: SocketAddr,
-    pub intervals: BTreeMap<Group, Duration>,
-    pub run_deadline: Duration,
-    pub history_path: PathBuf,
-    pub retention: Retention,
-    pub token: Option<Secret>,
-    pub webhook: Option<TransitionWebhook>,
-}
-
-/// Everything one configuration produces; rebuilt on SIGHUP.
-pub struct Setup {
-    pub set: RuleSet,
-    pub config: Config,
-    pub gather: GatherOptions,
-    pub profile: Profile,
-    pub settings: Settings,
-}
-
-/// Builds a [`Setup`] from the files on disk (called at start and on every SIGHUP).
-pub type Loader = Box<dyn Fn() -> Result<Setup, String> + Send + Sync>;
+use crate::settings::DaemonFlags;
+use crate::settings::{DaemonSettings, Setup};
+use history::{History, Transition};
 
 /// A completed run, as served.
 pub struct Published {
@@ -261,7 +230,12 @@ fn log_transitions(report: &Report, transitions: &[Transition]) {
     }
 }
 
-async fn record_history(shared: &Shared, settings: &Settings, report: &Report, groups: &[Group]) {
+async fn record_history(
+    shared: &Shared,
+    settings: &DaemonSettings,
+    report: &Report,
+    groups: &[Group],
+) {
     let names: Vec<&str> = groups.iter().map(|g| g.as_str()).collect();
     let mut guard = shared.history.lock().await;
     // Twice at most: a database deleted or replaced under us is closed, recreated and written
@@ -321,8 +295,9 @@ fn sd_notify(states: &[sd_notify::NotifyState<'_>]) {
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT with `setup`; `loader` rebuilds it on SIGHUP.
-pub async fn serve(mut setup: Setup, loader: Loader) -> Result<(), String> {
+/// Runs the daemon until SIGTERM or SIGINT with `setup`; on SIGHUP it is built again from
+/// `flags` and the files they name ([`crate::settings::daemon_setup`]).
+pub async fn serve(mut setup: Setup, flags: DaemonFlags) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(setup.settings.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", setup.settings.listen))?;
@@ -370,7 +345,7 @@ pub async fn serve(mut setup: Setup, loader: Loader) -> Result<(), String> {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = hup.recv() => {
-                reload(&loader, &mut setup, &mut sched, &shared);
+                reload(&flags, &mut setup, &mut sched, &shared);
                 continue 'main;
             }
             _ = term.recv() => break 'main,
@@ -426,9 +401,9 @@ pub async fn serve(mut setup: Setup, loader: Loader) -> Result<(), String> {
 }
 
 /// SIGHUP: load config and rules again; keep the old ones if the new ones are invalid.
-fn reload(loader: &Loader, setup: &mut Setup, sched: &mut Scheduler, shared: &Shared) {
+fn reload(flags: &DaemonFlags, setup: &mut Setup, sched: &mut Scheduler, shared: &Shared) {
     sd_notify(&[sd_notify::NotifyState::Reloading]);
-    match loader() {
+    match crate::settings::daemon_setup(flags) {
         Ok(new) => {
             if new.settings.listen != setup.settings.listen {
                 tracing::warn!(

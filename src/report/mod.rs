@@ -158,7 +158,7 @@ impl Report {
 }
 
 /// Output formats of `preflight check`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Table,
     Json,
@@ -168,6 +168,54 @@ pub enum Format {
     /// One line: the count of each status and the IDs of the rules that need action (for the
     /// journal of a timer's run, beside `--report-file`).
     Summary,
+}
+
+impl Format {
+    /// Every format, in the order the command line lists them.
+    pub const ALL: [Format; 6] = [
+        Format::Table,
+        Format::Json,
+        Format::Junit,
+        Format::Markdown,
+        Format::Prometheus,
+        Format::Summary,
+    ];
+
+    /// The name `--format` takes: `table`, `json`, `junit`, `markdown`, `prometheus`,
+    /// `summary`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Junit => "junit",
+            Format::Markdown => "markdown",
+            Format::Prometheus => "prometheus",
+            Format::Summary => "summary",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A format name that is none of [`Format::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown format {0:?}: give table, json, junit, markdown, prometheus or summary")]
+pub struct UnknownFormat(pub String);
+
+impl std::str::FromStr for Format {
+    type Err = UnknownFormat;
+
+    /// The exact [`Format::name`].
+    fn from_str(s: &str) -> Result<Format, UnknownFormat> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| UnknownFormat(s.to_string()))
+    }
 }
 
 /// Renders a report; `layout` only affects `table` (every other format keeps every rule).

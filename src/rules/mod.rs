@@ -33,9 +33,7 @@ pub const EMBEDDED_RULES: &str = include_str!("../../rules/onprem.yaml");
 pub const EMBEDDED_NAME: &str = "<embedded>/rules/onprem.yaml";
 
 /// Which kind of installation the checks are for.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// A production host: sizing and database placement rules apply.
@@ -44,12 +42,39 @@ pub enum Profile {
     Development,
 }
 
-impl fmt::Display for Profile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Profile {
+    /// Every profile, in the order the command line lists them.
+    pub const ALL: [Profile; 2] = [Profile::Production, Profile::Development];
+
+    /// The name in flags, the config and reports: `production`, `development`.
+    pub const fn name(self) -> &'static str {
+        match self {
             Profile::Production => "production",
             Profile::Development => "development",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A profile name that is none of [`Profile::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown profile {0:?}: give production or development")]
+pub struct UnknownProfile(pub String);
+
+impl std::str::FromStr for Profile {
+    type Err = UnknownProfile;
+
+    /// The exact [`Profile::name`] (as `--profile` and the config's `profile:` take it).
+    fn from_str(s: &str) -> Result<Profile, UnknownProfile> {
+        Profile::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| UnknownProfile(s.to_string()))
     }
 }
 

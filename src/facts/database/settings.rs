@@ -111,6 +111,9 @@ pub struct DbFlags {
     pub engine: Option<String>,
     pub password_file: Option<PathBuf>,
     pub env_file: Option<PathBuf>,
+    /// `WA_DB_PASSWORD` of preflight's own environment (`settings::gather_options` reads it):
+    /// the password for flag- and config-given settings that name no password file.
+    pub env_password: Option<Secret>,
 }
 
 /// Reads a password file: its first line, without the newline.
@@ -272,10 +275,13 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// The password for flag- and config-given settings: a file, else `WA_DB_PASSWORD`.
-fn password_from(file: Option<&Path>) -> Result<Option<Secret>, String> {
+fn password_from(
+    file: Option<&Path>,
+    env_password: Option<&Secret>,
+) -> Result<Option<Secret>, String> {
     match file {
         Some(f) => read_password(f).map(Some),
-        None => Ok(std::env::var("WA_DB_PASSWORD").ok().map(Secret::new)),
+        None => Ok(env_password.cloned()),
     }
 }
 
@@ -284,7 +290,7 @@ fn from_fields(
     host: Option<&str>,
     port: Option<u16>,
     user: Option<&str>,
-    password_file: Option<&Path>,
+    password: (Option<&Path>, Option<&Secret>),
     source: &str,
 ) -> Result<DbTarget, String> {
     let engine =
@@ -300,7 +306,7 @@ fn from_fields(
         user: user
             .ok_or_else(|| format!("{source}: the user is missing"))?
             .to_string(),
-        password: password_from(password_file)?,
+        password: password_from(password.0, password.1)?,
         database: None,
         tls: TlsFiles::default(),
         source: source.to_string(),
@@ -323,7 +329,8 @@ pub fn resolve(
     if let Some(url) = &flags.url {
         let mut t = from_url(url)?;
         if t.password.is_none() {
-            t.password = password_from(flags.password_file.as_deref())?;
+            t.password =
+                password_from(flags.password_file.as_deref(), flags.env_password.as_ref())?;
         }
         return Ok(Some(t));
     }
@@ -333,7 +340,7 @@ pub fn resolve(
             flags.host.as_deref(),
             flags.port,
             flags.user.as_deref(),
-            flags.password_file.as_deref(),
+            (flags.password_file.as_deref(), flags.env_password.as_ref()),
             "--db-host",
         )
         .map(Some);
@@ -351,7 +358,7 @@ pub fn resolve(
                 c.host.as_deref(),
                 c.port,
                 c.user.as_deref(),
-                c.password_file.as_deref(),
+                (c.password_file.as_deref(), flags.env_password.as_ref()),
                 "config database:",
             )?;
             t.database = c.database.clone();

@@ -1,33 +1,31 @@
-//! The binary's `man` and `completions` commands: man pages (roff, from the clap command tree,
-//! with EXIT STATUS, FILES, ENVIRONMENT and EXAMPLES sections of our own) and shell completion
-//! scripts. Both are written whole to standard output, so a closed pipe ends quietly.
+//! `preflight man`: man pages (roff, from the clap command tree, with EXIT STATUS, FILES,
+//! ENVIRONMENT and EXAMPLES sections of our own), written whole to standard output (so a
+//! closed pipe ends quietly) or one file per command.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::CommandFactory;
+use clap::{Args, CommandFactory};
 
 use wa_preflight::report::exit;
 
-use crate::{Cli, Failure, emit_with};
+use super::output::emit_with;
+use super::{Cli, Failure, Outcome};
 
-/// Shell completion scripts, for packaging and `source <(preflight completions bash)`.
-pub fn completions(shell: clap_complete::Shell) -> Result<i32, Failure> {
-    let mut cmd = Cli::command();
-    emit_with(|buf| {
-        clap_complete::generate(shell, &mut cmd, "preflight", buf);
-        Ok(())
-    })?;
-    Ok(exit::OK)
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write preflight.1, preflight-check.1, … into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
-/// Man pages (roff), for packaging: `preflight.1` on standard output, or with `dir` one page
+/// Man pages (roff), for packaging: `preflight.1` on standard output, or with `--dir` one page
 /// per visible command (`preflight.1`, `preflight-check.1`, …).
-pub fn man(dir: Option<PathBuf>) -> Result<i32, Failure> {
+pub fn run(args: ManArgs) -> Outcome {
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
-    match dir {
+    match args.dir {
         None => emit_with(|buf| render(&cmd, buf))?,
         Some(dir) => {
             std::fs::create_dir_all(&dir)
