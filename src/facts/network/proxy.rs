@@ -4,6 +4,8 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use percent_encoding::percent_decode_str;
+
 use super::connect::{connect_first, micros};
 use super::dns::Resolver;
 use super::reach::Connect;
@@ -45,13 +47,18 @@ impl Proxy {
             .trim_matches(['[', ']'])
             .to_string();
         let port = url.port_or_known_default().unwrap_or(3128);
+        // The user and password of a URL are percent-encoded (RFC 3986 userinfo): only `%XX`
+        // is an escape (`+`, `&`, `=` are themselves), and what it decodes to is sent as bytes
+        // (RFC 7617 leaves the charset open; curl does the same). A `%` that starts no escape
+        // is kept as written, as curl and reqwest keep it.
         let auth = (!url.username().is_empty()).then(|| {
             use base64::Engine;
-            let user = percent(url.username());
-            let pass = percent(url.password().unwrap_or(""));
+            let mut pair: Vec<u8> = percent_decode_str(url.username()).collect();
+            pair.push(b':');
+            pair.extend(percent_decode_str(url.password().unwrap_or("")));
             format!(
                 "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+                base64::engine::general_purpose::STANDARD.encode(pair)
             )
         });
         let no_proxy = get("NO_PROXY")
@@ -79,14 +86,6 @@ impl Proxy {
             .iter()
             .any(|n| n == "*" || h == *n || h.ends_with(&format!(".{n}")))
     }
-}
-
-/// Decodes the percent escapes of a URL's user or password.
-fn percent(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }
 
 /// `CONNECT host:port` through the proxy; true once it answers 2xx.
@@ -177,7 +176,21 @@ pub(super) fn via_proxy(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
     use std::collections::HashMap;
+    use std::net::TcpListener;
+
+    /// The `user:password` bytes of the `Basic` credential built for `HTTPS_PROXY=url`.
+    fn credentials(url: &str) -> Vec<u8> {
+        let p = Proxy::from_env(|k| (k == "HTTPS_PROXY").then(|| url.to_string()))
+            .unwrap()
+            .unwrap();
+        let value = p.auth.expect("credentials");
+        let b64 = value.strip_prefix("Basic ").expect("a Basic credential");
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap()
+    }
 
     #[test]
     fn proxy_from_env() {
@@ -201,5 +214,89 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(bare.shown, "http://10.0.0.1:8080");
+    }
+
+    #[test]
+    fn proxy_credentials_are_percent_decoded_and_nothing_else() {
+        // A URL's user and password are percent-encoded (RFC 3986 userinfo), not form-encoded:
+        // `+`, `&` and `=` are themselves, only `%XX` is an escape.
+        let cases: &[(&str, &[u8])] = &[
+            ("http://u:p+ss@proxy:3128", b"u:p+ss"),
+            ("http://u+1:pw@proxy:3128", b"u+1:pw"),
+            ("http://u:p&ss=x@proxy:3128", b"u:p&ss=x"),
+            ("http://u&a=b:pw@proxy:3128", b"u&a=b:pw"),
+            ("http://u:p%2Bss@proxy:3128", b"u:p+ss"),
+            ("http://u:p%26ss%3Dx@proxy:3128", b"u:p&ss=x"),
+            ("http://u%40corp:p%40ss@proxy:3128", b"u@corp:p@ss"),
+            ("http://u:p%20ss@proxy:3128", b"u:p ss"),
+            (
+                "http://u:p\u{e4}ssw\u{f6}rd@proxy:3128",
+                "u:p\u{e4}ssw\u{f6}rd".as_bytes(),
+            ),
+            ("http://u:p%C3%A4ss@proxy:3128", "u:p\u{e4}ss".as_bytes()),
+            // Not UTF-8: sent as the bytes it encodes, as curl does.
+            ("http://u:%FFx@proxy:3128", b"u:\xffx"),
+            // Not an escape: kept as written, as curl and reqwest do.
+            ("http://u:p%zz%2@proxy:3128", b"u:p%zz%2"),
+            ("http://u:@proxy:3128", b"u:"),
+            ("http://u@proxy:3128", b"u:"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(
+                String::from_utf8_lossy(&credentials(url)),
+                String::from_utf8_lossy(want),
+                "{url}"
+            );
+            assert_eq!(credentials(url), *want, "{url}");
+        }
+    }
+
+    #[test]
+    fn connect_carries_the_decoded_credentials() {
+        // FAKE CONNECT proxy (no proxy server runs here): records the request head and answers
+        // 200, so the Proxy-Authorization header the check really sends can be read back.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let _ = s.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+            let _ = tx.send(head);
+        });
+        let url = format!("http://us%40er+1:p+ss%26%3D%20%C3%A4&x=y@127.0.0.1:{port}");
+        let proxy = Proxy::from_env(|k| (k == "HTTPS_PROXY").then(|| url.clone()))
+            .unwrap()
+            .unwrap();
+        let t = Duration::from_secs(5);
+        let c = via_proxy(
+            &Resolver::new(&crate::facts::netns::Vantage::Host, t),
+            &proxy,
+            "g.whatsapp.net",
+            443,
+            t,
+        );
+        assert!(c.connected, "{c:?}");
+        assert_eq!(c.via, format!("proxy http://127.0.0.1:{port}"));
+        let head = String::from_utf8(rx.recv_timeout(Duration::from_secs(10)).unwrap()).unwrap();
+        assert!(
+            head.starts_with("CONNECT g.whatsapp.net:443 HTTP/1.1\r\n"),
+            "{head}"
+        );
+        let value = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Proxy-Authorization: Basic "))
+            .unwrap_or_else(|| panic!("no Proxy-Authorization in {head:?}"));
+        let sent = base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(sent).unwrap(),
+            "us@er+1:p+ss&= \u{e4}&x=y"
+        );
     }
 }
