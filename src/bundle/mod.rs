@@ -124,7 +124,7 @@ pub enum Created {
 }
 
 /// Collects, redacts and writes a bundle (or previews it): the collectors run side by side,
-/// each under [`COLLECTOR_DEADLINE`], and [`write`] runs on a blocking thread.
+/// each under [`COLLECTOR_DEADLINE`], and [`write()`] runs on a blocking thread.
 ///
 /// # Errors
 ///

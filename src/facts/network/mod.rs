@@ -3,9 +3,10 @@
 //! Every step is bounded (name resolution and each connect get `timeout`, 3 s by default) and
 //! every target runs on its own thread, so a black-holed address costs one timeout, not one per
 //! target. Checks run inside the coreapp's network namespace when a coreapp runs
-//! ([`Vantage`]), with the container's own hosts file and name servers; from the host otherwise.
-//! Port 443 goes through `HTTPS_PROXY` when the client would use one (the coreapp's environment,
-//! or the host's): a direct-connect check behind a proxy reports a false failure (WADebug #5).
+//! ([`Vantage`](crate::facts::netns::Vantage)), with the container's own hosts file and name
+//! servers; from the host otherwise. Port 443 goes through `HTTPS_PROXY` when the client would
+//! use one (the coreapp's environment, or the host's): a direct-connect check behind a proxy
+//! reports a false failure (WADebug #5).
 //!
 //! The pieces, one file each: `peer` (where checks look from), `dns` (name resolution as the
 //! vantage sees it), `connect` (bounded TCP connects), `proxy` (`HTTPS_PROXY` and `CONNECT`),
