@@ -15,7 +15,9 @@ use serde::{Deserialize, Deserializer};
 /// An inclusive range of accepted values, with what the number is, for messages.
 #[derive(Debug, Clone, Copy)]
 pub struct Range<T> {
+    /// The smallest accepted value.
     pub min: T,
+    /// The largest accepted value.
     pub max: T,
     /// What the number counts, as in "a timeout in seconds".
     pub what: &'static str,
@@ -96,6 +98,11 @@ pub const AGE_SECONDS: Range<i64> = Range {
 
 impl<T: PartialOrd + Display + Copy> Range<T> {
     /// `v` if it is in the range, else a message naming the range.
+    ///
+    /// # Errors
+    ///
+    /// The message `… is out of range: give <what> from <min> to <max>` when `v` is outside (NaN
+    /// always is).
     pub fn check(&self, v: T) -> Result<T, String> {
         // NaN is neither below min nor above max: compare so that it fails.
         if v >= self.min && v <= self.max {
@@ -111,6 +118,10 @@ impl<T: PartialOrd + Display + Copy> Range<T> {
 
 impl Range<f64> {
     /// A checked number of seconds as a duration.
+    ///
+    /// # Errors
+    ///
+    /// As [`Range::check`].
     pub fn duration(&self, secs: f64) -> Result<Duration, String> {
         self.check(secs).map(Duration::from_secs_f64)
     }
@@ -130,21 +141,37 @@ where
 }
 
 /// `--docker-timeout`, `--db-timeout`, `--api-timeout`.
+///
+/// # Errors
+///
+/// `… is not a number` or out of [`TIMEOUT_SECONDS`], in words (clap adds the flag's name).
 pub fn timeout_flag(text: &str) -> Result<f64, String> {
     flag(text, TIMEOUT_SECONDS)
 }
 
 /// `--db-samples`.
+///
+/// # Errors
+///
+/// Not a number, or out of [`SAMPLES`].
 pub fn samples_flag(text: &str) -> Result<usize, String> {
     flag(text, SAMPLES).map(|n| n as usize)
 }
 
 /// `--interval`.
+///
+/// # Errors
+///
+/// Not a number, or out of [`INTERVAL_SECONDS`].
 pub fn interval_flag(text: &str) -> Result<u64, String> {
     flag(text, INTERVAL_SECONDS)
 }
 
 /// `--limit` of `preflight history`.
+///
+/// # Errors
+///
+/// Not a number, or out of [`HISTORY_LIMIT`].
 pub fn limit_flag(text: &str) -> Result<i64, String> {
     flag(text, HISTORY_LIMIT).map(|n| n as i64)
 }
@@ -165,16 +192,35 @@ pub mod de {
         }
     }
 
+    /// A timeout in seconds, in [`TIMEOUT_SECONDS`].
+    ///
+    /// # Errors
+    ///
+    /// A value that is not a number, or outside the range.
     pub fn timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
         opt(d, TIMEOUT_SECONDS)
     }
+    /// Database latency samples, in [`SAMPLES`].
+    ///
+    /// # Errors
+    ///
+    /// A value that is not a number, or outside the range.
     pub fn samples<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
         Ok(opt(d, SAMPLES)?.map(|n| n as usize))
     }
+    /// The daemon's default interval in seconds, in [`INTERVAL_SECONDS`].
+    ///
+    /// # Errors
+    ///
+    /// A value that is not a number, or outside the range.
     pub fn interval<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
         opt(d, INTERVAL_SECONDS)
     }
     /// A map of intervals (`daemon.intervals`), each checked.
+    ///
+    /// # Errors
+    ///
+    /// A value that is not a map of numbers, or a number outside [`INTERVAL_SECONDS`].
     pub fn intervals<'de, D, K>(d: D) -> Result<std::collections::BTreeMap<K, u64>, D::Error>
     where
         D: Deserializer<'de>,
@@ -190,21 +236,51 @@ pub mod de {
         let m = std::collections::BTreeMap::<K, Checked>::deserialize(d)?;
         Ok(m.into_iter().map(|(k, v)| (k, v.0)).collect())
     }
+    /// A daemon run's deadline in seconds, in [`RUN_DEADLINE_SECONDS`].
+    ///
+    /// # Errors
+    ///
+    /// A value that is not a number, or outside the range.
     pub fn run_deadline<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
         opt(d, RUN_DEADLINE_SECONDS)
     }
+    /// The history's retention in days, in [`RETENTION_DAYS`].
+    ///
+    /// # Errors
+    ///
+    /// A value that is not a number, or outside the range.
     pub fn retention_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
         opt(d, RETENTION_DAYS)
     }
+    /// The transition webhook's queue length, in [`WEBHOOK_QUEUE`].
+    ///
+    /// # Errors
+    ///
+    /// A value that is not a number, or outside the range.
     pub fn webhook_queue<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
         Ok(opt(d, WEBHOOK_QUEUE)?.map(|n| n as usize))
     }
+    /// The transition webhook's tries per transition, in [`WEBHOOK_ATTEMPTS`].
+    ///
+    /// # Errors
+    ///
+    /// A value that is not a number, or outside the range.
     pub fn webhook_attempts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
         Ok(opt(d, WEBHOOK_ATTEMPTS)?.map(|n| n as u32))
     }
+    /// The HA coreapp nodes expected connected, in [`EXPECTED_CONNECTED`].
+    ///
+    /// # Errors
+    ///
+    /// A value that is not a number, or outside the range.
     pub fn expected_connected<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
         opt(d, EXPECTED_CONNECTED)
     }
+    /// A rules file's network step timeout in milliseconds (required), in [`NETWORK_TIMEOUT_MS`].
+    ///
+    /// # Errors
+    ///
+    /// A value that is not a number, or outside the range.
     pub fn network_timeout_ms<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         NETWORK_TIMEOUT_MS
             .check(u64::deserialize(d)?)

@@ -8,6 +8,11 @@ use crate::rules::RuleSet;
 use crate::rules::eval::{EvalContext, evaluate};
 
 /// Evaluates `set` on `facts` and assembles the report.
+///
+/// # Errors
+///
+/// Only when the facts cannot be turned into JSON for the rules (a serialiser bug: every facts type
+/// serialises).
 pub fn build_report(
     facts: &Facts,
     set: &RuleSet,

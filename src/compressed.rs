@@ -9,7 +9,9 @@ use std::io::{self, Read, Write};
 /// How a file is compressed, by its magic bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// gzip (`1f 8b`), also several members in a row.
     Gzip,
+    /// Zstandard (`28 b5 2f fd`).
     Zstd,
     /// A format the bundle cannot decompress (named for the message).
     Other(&'static str),
@@ -42,6 +44,10 @@ pub fn strip_suffix(name: &str) -> &str {
 }
 
 /// A reader of the decompressed content of `r`.
+///
+/// # Errors
+///
+/// `InvalidData` for [`Format::Other`]; the zstd decoder's error when its context cannot be made.
 pub fn decoder<'a>(format: Format, r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
     match format {
         Format::Gzip => Ok(Box::new(flate2::read::MultiGzDecoder::new(r))),
@@ -55,6 +61,11 @@ pub fn decoder<'a>(format: Format, r: impl Read + 'a) -> io::Result<Box<dyn Read
 
 /// Copies `r` into `w`, failing once more than `cap` bytes came out (a decompression bomb, or
 /// just more than a bundle may hold). Returns the bytes copied.
+///
+/// # Errors
+///
+/// Reading `r` or writing `w` failed (a decoder reports corrupt data so), or `InvalidData` once
+/// more than `cap` bytes came out; what was written stays written.
 pub fn copy_capped(r: &mut dyn Read, w: &mut dyn Write, cap: u64) -> io::Result<u64> {
     let n = io::copy(&mut r.take(cap.saturating_add(1)), w)?;
     if n > cap {

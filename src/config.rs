@@ -35,9 +35,12 @@ pub struct DockerConfig {
     pub host: Option<String>,
     /// daemon.json to read (default `/etc/docker/daemon.json`).
     pub daemon_json: Option<PathBuf>,
-    /// More image repositories that are coreapp / webapp (mirrored registries).
+    /// More image repositories that are coreapps (mirrored registries), added to
+    /// `docker.whatsapp.biz/coreapp`.
     #[serde(default)]
     pub coreapp_images: Vec<String>,
+    /// More image repositories that are webapps (mirrored registries), added to
+    /// `docker.whatsapp.biz/web`.
     #[serde(default)]
     pub webapp_images: Vec<String>,
     /// Seconds each API step may take.
@@ -70,7 +73,9 @@ struct RawConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryConfig {
+    /// The SQLite file (default `/var/lib/wa-preflight/history.db`).
     pub path: Option<PathBuf>,
+    /// Days of runs and transitions to keep (default 30; 1 to 36 500).
     #[serde(default, deserialize_with = "crate::bounds::de::retention_days")]
     pub retention_days: Option<u64>,
     /// Largest size of the database (`64MiB`).
@@ -82,8 +87,10 @@ pub struct HistoryConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransitionWebhook {
+    /// Where each transition is POSTed as JSON (`http://` or `https://`).
     #[serde(deserialize_with = "crate::value::url::http_url_required")]
     pub url: String,
+    /// Seconds each POST may take (default 5).
     #[serde(default, deserialize_with = "crate::bounds::de::timeout")]
     pub timeout_seconds: Option<f64>,
     /// Transitions waiting to be sent; more are dropped (and counted).
@@ -109,10 +116,12 @@ pub struct DaemonConfig {
     /// Seconds a run may take before it is abandoned (default 120).
     #[serde(default, deserialize_with = "crate::bounds::de::run_deadline")]
     pub run_deadline_seconds: Option<u64>,
+    /// Where and how much history the daemon keeps.
     #[serde(default)]
     pub history: HistoryConfig,
     /// File holding a bearer token required on every endpoint but /healthz.
     pub token_file: Option<PathBuf>,
+    /// Where to POST rule status transitions; none when absent.
     pub webhook: Option<TransitionWebhook>,
 }
 
@@ -134,27 +143,43 @@ pub struct RedactionConfig {
 pub struct Config {
     /// Default profile when `--profile` is not given.
     pub profile: Option<Profile>,
+    /// Accepted non-pass results, each with a reason and an expiry date; every one names a known
+    /// rule.
     pub waivers: Vec<Waiver>,
+    /// Which paths' storage is judged.
     pub storage: StorageConfig,
+    /// How to reach and read Docker.
     pub docker: DockerConfig,
+    /// The client's database, when it is not taken from the running coreapp (the `database:`
+    /// section).
     pub database: Option<crate::facts::database::DatabaseConfig>,
     /// How to reach the client's API.
     pub client: crate::facts::client::ClientConfig,
+    /// The support bundle's redaction settings.
     pub redaction: RedactionConfig,
+    /// `preflight daemon` settings.
     pub daemon: DaemonConfig,
 }
 
 /// Why the config could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read (named, missing, too large, not UTF-8).
     #[error("{0}")]
     Read(crate::input::InputError),
+    /// The YAML is malformed, has an unknown key or an out-of-range value, or a waiver names an
+    /// unknown rule; located at `file:line:col`.
     #[error("{0}")]
     Invalid(#[from] LocatedError),
 }
 
 impl Config {
     /// Loads the config. A missing file is an error only when the operator named it.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`] when a file the operator named (or an existing default file) cannot be
+    /// read; [`ConfigError::Invalid`] as [`Config::parse`].
     pub fn load(path: Option<&Path>, rules: &RuleSet) -> Result<Config, ConfigError> {
         let (path, explicit) = match path {
             Some(p) => (p.to_path_buf(), true),
@@ -172,6 +197,11 @@ impl Config {
     }
 
     /// Parses config text; waivers must name known rules.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`], located at `source_name:line:col`: malformed YAML, an unknown key,
+    /// an out-of-range number, or a waiver that names a rule not in `rules`.
     pub fn parse(source_name: &str, text: &str, rules: &RuleSet) -> Result<Config, ConfigError> {
         // An empty file (or one with only comments) is a valid, empty config.
         let raw: RawConfig = if text

@@ -28,28 +28,53 @@ pub const READ_DEADLINE: Duration = Duration::from_secs(10);
 /// Why an input file could not be read. The message names the file and what it is for.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
+    /// Opening, inspecting or reading failed (not found, permission denied, `EAGAIN` from a
+    /// file that would block).
     #[error("cannot read {what} {path}: {source}")]
     Io {
+        /// What the file is for (`config`, `--db-env`, `password file`).
         what: String,
+        /// The path as given.
         path: String,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// A directory, FIFO, socket or device other than the null device.
     #[error("{what} {path} is {kind}, not a regular file; give a regular file")]
     NotRegular {
+        /// What the file is for.
         what: String,
+        /// The path as given.
         path: String,
+        /// What it is instead, in words (`a FIFO (named pipe)`).
         kind: &'static str,
     },
+    /// Longer than the caller's limit.
     #[error("{what} {path} is larger than {limit} bytes")]
     TooLarge {
+        /// What the file is for.
         what: String,
+        /// The path as given.
         path: String,
+        /// The limit, in bytes.
         limit: u64,
     },
+    /// Reading took longer than [`READ_DEADLINE`].
     #[error("{what} {path} did not finish reading within {} s", READ_DEADLINE.as_secs())]
-    Slow { what: String, path: String },
+    Slow {
+        /// What the file is for.
+        what: String,
+        /// The path as given.
+        path: String,
+    },
+    /// [`read_text`] read bytes that are not UTF-8.
     #[error("{what} {path} is not UTF-8 text")]
-    NotText { what: String, path: String },
+    NotText {
+        /// What the file is for.
+        what: String,
+        /// The path as given.
+        path: String,
+    },
 }
 
 impl InputError {
@@ -84,6 +109,11 @@ fn is_null_device(meta: &std::fs::Metadata) -> bool {
 /// Opens `path` for reading without blocking and checks it is a regular file (or the null
 /// device, returned as `None`: nothing to read). `what` names the file in errors
 /// (`"--db-env"`, `"config"`).
+///
+/// # Errors
+///
+/// [`InputError::Io`] when it cannot be opened or inspected; [`InputError::NotRegular`] for
+/// anything but a regular file or the null device.
 pub fn open_regular(path: &Path, what: &str) -> Result<Option<std::fs::File>, InputError> {
     let shown = || path.display().to_string();
     let f = std::fs::OpenOptions::new()
@@ -115,6 +145,12 @@ pub fn open_regular(path: &Path, what: &str) -> Result<Option<std::fs::File>, In
 
 /// Reads a whole input file of at most `limit` bytes (see the module docs for what is
 /// refused).
+///
+/// # Errors
+///
+/// As [`open_regular`]; [`InputError::Io`] when a read fails (a file that would block fails with
+/// `EAGAIN`), [`InputError::TooLarge`] past `limit` bytes, [`InputError::Slow`] past
+/// [`READ_DEADLINE`].
 pub fn read_bytes(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>, InputError> {
     let shown = || path.display().to_string();
     let Some(f) = open_regular(path, what)? else {
@@ -158,6 +194,10 @@ pub fn read_bytes(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>, InputE
 }
 
 /// Reads a whole input file as UTF-8 text of at most `limit` bytes.
+///
+/// # Errors
+///
+/// As [`read_bytes`], and [`InputError::NotText`] when the bytes are not UTF-8.
 pub fn read_text(path: &Path, what: &str, limit: u64) -> Result<String, InputError> {
     String::from_utf8(read_bytes(path, what, limit)?).map_err(|_| InputError::NotText {
         what: what.to_string(),

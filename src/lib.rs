@@ -42,6 +42,8 @@
 //! document's; versions and sizes are values). A fact gathered on its own schedule declares
 //! its group beside its gatherer ([`facts::group`]).
 
+#![warn(missing_docs, clippy::missing_errors_doc)]
+
 pub mod bounds;
 pub mod bundle;
 pub mod check;

@@ -6,9 +6,14 @@
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{source_name}:{line}:{column}: {message}")]
 pub struct LocatedError {
+    /// The file as named to the operator (`/etc/wa-preflight/config.yaml`,
+    /// `<embedded>/rules/onprem.yaml`).
     pub source_name: String,
+    /// Line, from 1 (0 when the parser gave no location).
     pub line: u64,
+    /// Column, from 1 (0 when the parser gave no location).
     pub column: u64,
+    /// What is wrong, in words.
     pub message: String,
 }
 

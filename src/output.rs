@@ -22,6 +22,11 @@ pub enum Target {
 }
 
 /// How `path` would be written, or why it cannot be (a block device, directory or socket).
+///
+/// # Errors
+///
+/// `InvalidInput` for a block device, directory or socket; any error reading its metadata or
+/// resolving a symbolic link.
 pub fn target(path: &Path) -> std::io::Result<Target> {
     resolve(path).map(|(_, t)| t)
 }
@@ -72,6 +77,10 @@ pub fn would_replace(path: &Path) -> bool {
 
 /// Where a temp file for `path` goes: beside it for a regular file (so the rename is atomic),
 /// the system's temp folder for a device or FIFO (never a temp file in `/dev`).
+///
+/// # Errors
+///
+/// As [`target`].
 pub fn temp_dir_for(path: &Path) -> std::io::Result<PathBuf> {
     Ok(match resolve(path)? {
         (_, Target::InPlace) => std::env::temp_dir(),
@@ -107,6 +116,11 @@ fn open_in_place(path: &Path) -> std::io::Result<std::fs::File> {
 
 /// Writes `bytes` to `path`: atomically for a regular file (see the module docs), in place for
 /// a character device or FIFO; `mode` applies to a new regular file.
+///
+/// # Errors
+///
+/// As [`target`]; opening a device or FIFO in place (ENXIO for a FIFO without a reader); creating,
+/// writing, syncing or renaming the temp file. The old file is untouched then.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let (path, how) = resolve(path)?;
     if how == Target::InPlace {
@@ -127,6 +141,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
 
 /// Puts a finished temp file at `path`: renamed over a regular file (refusing to replace one
 /// unless `replace`), copied into a character device or FIFO.
+///
+/// # Errors
+///
+/// As [`target`]; copying into a device or FIFO; `AlreadyExists` when `path` exists and `replace`
+/// is false; renaming the temp file.
 pub fn persist(tmp: tempfile::NamedTempFile, path: &Path, replace: bool) -> std::io::Result<()> {
     let (path, how) = resolve(path)?;
     if how == Target::InPlace {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 pub struct Rights {
     /// The effective user's name (or `uid N` when /etc/passwd does not name it).
     pub user: String,
+    /// The effective user is root (uid 0).
     pub root: bool,
     /// The Docker socket this run would use, when it is a unix socket.
     pub socket: Option<PathBuf>,

@@ -428,21 +428,33 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9612";
 /// How the daemon runs, from flags and the config's `daemon:` section.
 #[derive(Debug, Clone)]
 pub struct DaemonSettings {
+    /// Address the HTTP server binds (default [`DEFAULT_LISTEN`]).
     pub listen: SocketAddr,
+    /// How often each fact group is gathered; every group has an entry.
     pub intervals: BTreeMap<Group, Duration>,
+    /// How long one run may take before it is abandoned and counted as failed.
     pub run_deadline: Duration,
+    /// The SQLite history file (default [`DEFAULT_HISTORY_PATH`]).
     pub history_path: PathBuf,
+    /// How much history to keep.
     pub retention: Retention,
+    /// Bearer token every endpoint but `/healthz` requires; None: no authentication.
     pub token: Option<Secret>,
+    /// Where rule status transitions are POSTed; None: they are only logged and stored.
     pub webhook: Option<TransitionWebhook>,
 }
 
-/// Everything one configuration produces; rebuilt on SIGHUP.
+/// Everything one configuration produces; rebuilt on SIGHUP ([`daemon_setup`]).
 pub struct Setup {
+    /// The rules to evaluate.
     pub set: RuleSet,
+    /// The operator's config (waivers, storage paths, Docker, database, client, daemon).
     pub config: Config,
+    /// How facts are gathered; the scheduler sets `groups` per run.
     pub gather: GatherOptions,
+    /// The profile rules are judged under (`production` or `development`).
     pub profile: Profile,
+    /// How the daemon itself runs.
     pub settings: DaemonSettings,
 }
 
@@ -452,7 +464,10 @@ pub const DEFAULT_HISTORY_PATH: &str = "/var/lib/wa-preflight/history.db";
 /// How much history to keep.
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
+    /// Rows older than this are deleted after each run (default 30 days).
     pub max_age: Duration,
+    /// The file is vacuumed down to about this size by deleting the oldest rows (bytes, default 64
+    /// MiB).
     pub max_bytes: u64,
 }
 

@@ -17,6 +17,7 @@ pub struct Spooled {
     pub path: String,
     /// The collector that made it.
     pub producer: String,
+    /// The spool file holding the raw bytes (private, removed with the [`Spool`]).
     pub file: PathBuf,
     /// Set when the source was already cut while collecting (only its newest part fetched).
     pub cut_at_source: Option<String>,
@@ -49,11 +50,15 @@ pub enum LogRoute {
 /// What a collector ended with.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CollectorOutcome {
+    /// The collector (`host`, `docker`, `container wa_coreapp_1`).
     pub name: String,
     /// `ok`, `failed` or `timeout`.
     pub status: String,
+    /// Why it failed or timed out; None when it succeeded.
     pub error: Option<String>,
+    /// How many files it spooled.
     pub files: usize,
+    /// How long it ran, in milliseconds.
     pub duration_ms: u64,
 }
 
@@ -76,6 +81,11 @@ pub struct Spool {
 }
 
 impl Spool {
+    /// Makes a private (0700) temp folder for the spool files, removed when the spool is dropped.
+    ///
+    /// # Errors
+    ///
+    /// The temp folder cannot be created.
     pub fn new() -> std::io::Result<Spool> {
         // Raw material may hold secrets: the folder is private (0700) and removed on drop.
         let dir = tempfile::Builder::new()
@@ -96,6 +106,10 @@ impl Spool {
     }
 
     /// Spools bytes held in memory.
+    ///
+    /// # Errors
+    ///
+    /// Creating or writing the spool file failed.
     pub fn bytes(&self, path: &str, producer: &str, bytes: &[u8]) -> std::io::Result<Spooled> {
         let file = self.next_path();
         std::io::Write::write_all(&mut private_file(&file)?, bytes)?;
@@ -110,6 +124,11 @@ impl Spool {
 
     /// Copies a host file (streamed: logs can be large). Follows no symlink loop forever: the
     /// kernel's ELOOP is reported as the reason.
+    ///
+    /// # Errors
+    ///
+    /// A message naming `source` when it is not a regular file, cannot be opened or read (ELOOP for
+    /// a symlink loop), or the spool file cannot be written.
     pub fn host_file(
         &self,
         path: &str,
@@ -248,6 +267,11 @@ where
 }
 
 /// Output of a command, or why there is none.
+///
+/// # Errors
+///
+/// A message when `program` does not finish within `deadline` (it is killed) or cannot be started;
+/// a non-zero exit is not an error: its status and stderr follow the output.
 pub async fn command(program: &str, args: &[&str], deadline: Duration) -> Result<Vec<u8>, String> {
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
@@ -266,6 +290,11 @@ pub async fn command(program: &str, args: &[&str], deadline: Duration) -> Result
 }
 
 /// Host files and command outputs.
+///
+/// # Errors
+///
+/// Only when a spool file cannot be written; a host file or command that fails is spooled as a
+/// `NAME.error` file saying why.
 pub async fn host(
     spool: &Spool,
     max: u64,
@@ -376,6 +405,11 @@ pub async fn host(
 }
 
 /// Docker engine version, info and daemon.json.
+///
+/// # Errors
+///
+/// A message naming the Engine API request (`GET /version`, `GET /info`) that failed, or why
+/// `daemon.json` or a spool file could not be written.
 pub async fn docker_engine(
     spool: &Spool,
     docker: &Docker,
@@ -426,7 +460,9 @@ pub use crate::facts::docker::containers::is_database_image;
 /// Time window of container logs.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
+    /// Start of the window, Unix seconds; None: from the start of the log.
     pub since: Option<i64>,
+    /// End of the window, Unix seconds; None: up to now.
     pub until: Option<i64>,
 }
 
@@ -434,11 +470,18 @@ pub struct Window {
 /// (`unix:///var/run/docker.sock`, `tcp://…`).
 #[derive(Debug, Clone, Copy)]
 pub struct LogAccess<'a> {
+    /// Whether to read the json-file log files or always go through the Engine API.
     pub route: LogRoute,
+    /// The engine's endpoint; json-file files are read only when it is a local unix socket.
     pub endpoint: &'a str,
 }
 
 /// One container: inspect, logs in the window, and the files the client writes inside it.
+///
+/// # Errors
+///
+/// A message when inspecting the container fails or its spool files cannot be written; files that
+/// cannot be fetched from inside it are recorded as such, not returned as errors.
 pub async fn container(
     spool: &Spool,
     docker: &Docker,

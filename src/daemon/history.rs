@@ -28,34 +28,61 @@ const LAYOUT_VERSION: i64 = 2;
 /// Why the history could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
+    /// An SQLite statement or connection failed.
     #[error("history database {path}: {source}")]
     Sql {
+        /// The database file, as given.
         path: String,
+        /// What SQLite or sqlx reported.
         #[source]
         source: sqlx::Error,
     },
+    /// `preflight history` or `diff` was asked to read a database that does not exist yet.
     #[error("history database {path} does not exist (the daemon writes it)")]
-    Missing { path: String },
+    Missing {
+        /// The path that was looked at.
+        path: String,
+    },
+    /// Anything else: the directory cannot be created, the file's identity cannot be read.
     #[error("history database {path}: {message}")]
-    Other { path: String, message: String },
+    Other {
+        /// The database file, as given.
+        path: String,
+        /// What went wrong, in words.
+        message: String,
+    },
     /// The file at the path is no longer the one this connection writes (deleted, or another
     /// file moved over it): writing on would go to an unlinked file and be lost.
     #[error("history database {path} was {how} while open; its runs since then are lost")]
-    Replaced { path: String, how: &'static str },
+    Replaced {
+        /// The database file, as given.
+        path: String,
+        /// `deleted` or `replaced by another file`.
+        how: &'static str,
+    },
 }
 
 /// One run's summary.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRecord {
+    /// Row id, increasing with every run.
     pub id: i64,
+    /// When the run started (RFC 3339 in JSON).
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
+    /// How long the run took, in milliseconds.
     pub duration_ms: i64,
+    /// Rules that passed.
     pub pass: i64,
+    /// Rules that warned.
     pub warn: i64,
+    /// Rules that failed.
     pub fail: i64,
+    /// Rules that could not be judged (`error`).
     pub error: i64,
+    /// Rules skipped (a prerequisite failed, or the fact group was not gathered).
     pub skip: i64,
+    /// Rules whose non-pass result a waiver covered.
     pub waived: i64,
     /// The fact groups gathered in this run (`host,docker,database`).
     pub groups: String,
@@ -66,26 +93,39 @@ pub struct RunRecord {
 /// A rule whose status changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Transition {
+    /// The run (a [`RunRecord::id`]) in which the change was seen.
     pub run_id: i64,
+    /// When that run started (RFC 3339 in JSON).
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// The rule's ID (`host.kernel.version`).
     pub rule: String,
     /// Null the first time a rule is seen.
     pub old_status: Option<String>,
+    /// The status now (`pass`, `warn`, `fail`, `error`, `skip`, `info`).
     pub new_status: String,
+    /// The value the rule observed before (its result's `observed`), if it had one.
     pub old_observed: Option<String>,
+    /// The value the rule observes now, if any.
     pub new_observed: Option<String>,
+    /// The rule's message in the run that changed it.
     pub message: String,
 }
 
 /// One rule's change since the last all-pass run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DiffEntry {
+    /// The rule's ID.
     pub rule: String,
+    /// Its status in the compared run; null when the rule was not seen then.
     pub then_status: Option<String>,
+    /// Its status in the latest run.
     pub now_status: String,
+    /// What it observed in the compared run, if anything.
     pub then_observed: Option<String>,
+    /// What it observes in the latest run, if anything.
     pub now_observed: Option<String>,
+    /// Its message in the latest run.
     pub now_message: String,
     /// Transitions of this rule since then.
     pub transitions: i64,
@@ -99,6 +139,7 @@ pub struct Diff {
     pub since_run: Option<RunRecord>,
     /// Whether `since_run` is an all-pass run.
     pub since_all_pass: bool,
+    /// The rules whose status differs between the compared run and the latest, by rule ID.
     pub entries: Vec<DiffEntry>,
 }
 
@@ -141,6 +182,11 @@ fn parse_ts(s: &str) -> OffsetDateTime {
 impl History {
     /// Opens (creating it if needed) for the daemon. A corrupt or locked database is moved
     /// aside and recreated; the returned note says so, for the log and the report.
+    ///
+    /// # Errors
+    ///
+    /// [`HistoryError::Other`] when the directory cannot be created, [`HistoryError::Sql`] when the
+    /// database cannot be created even after moving a corrupt or locked one aside.
     pub async fn open(
         path: &Path,
         retention: Retention,
@@ -272,6 +318,11 @@ impl History {
     }
 
     /// Opens an existing database read-only, for `preflight history` and `diff`.
+    ///
+    /// # Errors
+    ///
+    /// [`HistoryError::Missing`] when there is no file at `path`; [`HistoryError::Sql`] when SQLite
+    /// cannot open it.
     pub async fn open_read_only(path: &Path) -> Result<History, HistoryError> {
         if !path.exists() {
             return Err(HistoryError::Missing {
@@ -294,12 +345,18 @@ impl History {
         })
     }
 
+    /// The database file this history reads and writes.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// Checks that the file at the path is still the one open (see
     /// [`HistoryError::Replaced`]).
+    ///
+    /// # Errors
+    ///
+    /// [`HistoryError::Replaced`] when the file was deleted or another file moved over it;
+    /// [`HistoryError::Other`] when its metadata cannot be read.
     pub fn check_identity(&self) -> Result<(), HistoryError> {
         let now = identity(&self.path).map_err(|e| HistoryError::Other {
             path: self.path.display().to_string(),
@@ -325,6 +382,11 @@ impl History {
     }
 
     /// Records a run and returns the rules whose status changed since the last recorded run.
+    ///
+    /// # Errors
+    ///
+    /// [`HistoryError::Replaced`] (see [`History::check_identity`]), or [`HistoryError::Sql`] when
+    /// writing fails; nothing of the run is written then.
     pub async fn record(
         &mut self,
         report: &Report,
@@ -462,6 +524,10 @@ impl History {
     }
 
     /// Transitions at or after `since`, oldest first, optionally of one rule.
+    ///
+    /// # Errors
+    ///
+    /// [`HistoryError::Sql`] when the query fails.
     pub async fn transitions(
         &mut self,
         since: Option<OffsetDateTime>,
@@ -499,6 +565,10 @@ impl History {
     }
 
     /// Runs at or after `since`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`HistoryError::Sql`] when the query fails.
     pub async fn runs(
         &mut self,
         since: Option<OffsetDateTime>,
@@ -520,6 +590,10 @@ impl History {
     }
 
     /// What changed since the last run with no warning, failure or error.
+    ///
+    /// # Errors
+    ///
+    /// [`HistoryError::Sql`] when a query fails.
     pub async fn diff(&mut self) -> Result<Diff, HistoryError> {
         let path = self.path.clone();
         let err = sql(&path);

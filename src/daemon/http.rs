@@ -16,6 +16,8 @@ use super::Shared;
 use crate::rules::Status;
 use crate::value::time::parse_when;
 
+/// The daemon's routes (`/`, `/healthz`, `/readyz`, `/metrics`, `/v1/report`, `/v1/history`),
+/// every one but `/healthz` behind the bearer token when one is set.
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/", get(landing))

@@ -35,31 +35,48 @@ use history::{History, Transition};
 
 /// A completed run, as served.
 pub struct Published {
+    /// Sequence number of the run since the daemon started, from 1.
     pub run_id: u64,
+    /// The run's report.
     pub report: Report,
+    /// The report as served on `/v1/report` (pretty JSON), serialised once.
     pub report_json: String,
     /// Rule gauges and fact gauges of this run, rendered once.
     pub metrics: String,
+    /// The facts the report was judged from: the groups gathered in this run, the others carried
+    /// over from earlier runs.
     pub facts: Facts,
+    /// The groups gathered in this run (always with [`Group::Base`]).
     pub groups: Vec<Group>,
 }
 
 /// State shared between the scheduler and the HTTP handlers.
 pub struct Shared {
+    /// The latest completed run; None until the first run finishes.
     pub latest: RwLock<Option<Arc<Published>>>,
+    /// The bearer token the HTTP handlers require; replaced on SIGHUP.
     pub token: RwLock<Option<Secret>>,
+    /// The open history database; None until the first run opens it, or after opening failed.
     pub history: tokio::sync::Mutex<Option<History>>,
+    /// The last note about the history database (moved aside as corrupt or locked, or recreated
+    /// after being replaced); written for the log, not served.
     pub history_note: Mutex<Option<String>>,
+    /// Runs published since the daemon started.
     pub runs: AtomicU64,
     /// The last history write succeeded.
     pub history_ok: AtomicBool,
+    /// The last run finished within its deadline and was judged (`wa_preflight_last_run_ok`).
     pub last_run_ok: AtomicBool,
+    /// The last SIGHUP reload succeeded, or there was none (`wa_preflight_config_reload_ok`).
     pub reload_ok: AtomicBool,
+    /// When each fact group was last gathered (`wa_preflight_group_last_run_timestamp_seconds`).
     pub group_last_run: Mutex<BTreeMap<Group, OffsetDateTime>>,
+    /// The transition webhook's sender, when one is configured.
     pub notifier: Option<notify::Notifier>,
 }
 
 impl Shared {
+    /// The latest completed run, if any; a cheap clone of the [`Arc`].
     pub fn latest(&self) -> Option<Arc<Published>> {
         self.latest.read().ok().and_then(|l| l.clone())
     }
@@ -297,6 +314,11 @@ fn sd_notify(states: &[sd_notify::NotifyState<'_>]) {
 
 /// Runs the daemon until SIGTERM or SIGINT with `setup`; on SIGHUP it is built again from
 /// `flags` and the files they name ([`crate::settings::daemon_setup`]).
+///
+/// # Errors
+///
+/// Binding the listen address, or setting up the signal handlers, failed; the message says which. A
+/// failed run, history write or reload is logged and served, never returned.
 pub async fn serve(mut setup: Setup, flags: DaemonFlags) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(setup.settings.listen)
         .await

@@ -8,6 +8,8 @@ use std::time::Duration;
 use super::history::Transition;
 use crate::config::TransitionWebhook;
 
+/// The transition webhook's sender: a bounded queue (`daemon.webhook.max_queue`, default 1000)
+/// drained by one task that POSTs each transition as JSON, retrying with doubling backoff from 1 s.
 pub struct Notifier {
     tx: tokio::sync::mpsc::Sender<serde_json::Value>,
     queued: Arc<AtomicUsize>,
@@ -87,10 +89,13 @@ impl Notifier {
         }
     }
 
+    /// Transitions waiting to be POSTed (`wa_preflight_webhook_queue_length`).
     pub fn queued(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
     }
 
+    /// False when the last transition could not be delivered: every attempt failed, or the queue
+    /// was full (`wa_preflight_webhook_ok`).
     pub fn ok(&self) -> bool {
         self.ok.load(Ordering::Relaxed)
     }

@@ -28,8 +28,9 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Descriptors kept free for everything but HTTP connections.
 const RESERVED_FDS: u64 = 128;
 
-/// The most connections served at once: the soft `RLIMIT_NOFILE` less [`RESERVED_FDS`], at
-/// least 16 and at most 4096 (896 under systemd's default limit of 1024).
+/// The most connections served at once: the soft `RLIMIT_NOFILE` less the 128 descriptors
+/// kept for everything else, at least 16 and at most 4096 (896 under systemd's default limit
+/// of 1024).
 pub fn connection_cap() -> usize {
     let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .current

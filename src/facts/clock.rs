@@ -35,6 +35,9 @@ pub struct ClockFacts {
     pub est_error_us: i64,
     /// Compared peers; the largest absolute offset is in `max_peer_offset_ms`.
     pub peers: Vec<ClockPeer>,
+    /// The largest absolute offset of a peer's clock from ours, in milliseconds (never
+    /// negative); null with no peer compared. The client's coreapp and webapp need synchronised
+    /// clocks.
     pub max_peer_offset_ms: Option<i64>,
     /// Which peer that is.
     pub max_peer_offset_of: Option<String>,
@@ -53,6 +56,10 @@ impl ClockFacts {
 }
 
 /// Reads the kernel clock's state.
+///
+/// # Errors
+///
+/// A message when `adjtimex(2)` fails.
 pub fn gather() -> Result<ClockFacts, String> {
     // SAFETY: adjtimex with modes = 0 only reads into the zeroed struct we own.
     let mut tx: libc::timex = unsafe { std::mem::zeroed() };

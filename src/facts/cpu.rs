@@ -18,6 +18,10 @@ pub struct CpuFacts {
 }
 
 /// Reads CPU facts from sysfs, the scheduler and the cgroup tree.
+///
+/// # Errors
+///
+/// A message when `/sys/devices/system/cpu/online` cannot be read or parsed.
 pub fn gather() -> Result<CpuFacts, String> {
     let online = std::fs::read_to_string("/sys/devices/system/cpu/online")
         .map_err(|e| format!("cannot read /sys/devices/system/cpu/online: {e}"))?;

@@ -48,6 +48,11 @@ pub fn library_dirs() -> Vec<PathBuf> {
 }
 
 /// Finds and reads the host's glibc.
+///
+/// # Errors
+///
+/// A message when no `libc.so.6` is in the library folders (saying so when the host uses musl
+/// instead), or as [`read_glibc`].
 pub fn gather() -> Result<GlibcFacts, String> {
     let dirs = library_dirs();
     let Some(path) = dirs
@@ -77,6 +82,10 @@ fn no_glibc_reason(dirs: &[PathBuf]) -> String {
 }
 
 /// Reads the version banner from a `libc.so.6`.
+///
+/// # Errors
+///
+/// A message naming `path` when it cannot be read or holds no GNU C Library version banner.
 pub fn read_glibc(path: &Path) -> Result<GlibcFacts, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let (version, banner) = version_from_bytes(&bytes)

@@ -23,9 +23,13 @@ pub struct KernelFacts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OsRelease {
+    /// `ID`: the distribution, lowercase (`rhel`, `ubuntu`).
     pub id: Option<String>,
+    /// `ID_LIKE`: the distributions it derives from (`rhel fedora`).
     pub id_like: Option<String>,
+    /// `VERSION_ID` (`7.9`, `22.04`).
     pub version_id: Option<String>,
+    /// `PRETTY_NAME`, for people (`Red Hat Enterprise Linux Server 7.9 (Maipo)`).
     pub pretty_name: Option<String>,
 }
 
@@ -42,12 +46,20 @@ pub struct PlatformFacts {
 }
 
 /// The host name, from uname.
+///
+/// # Errors
+///
+/// Never: uname(2) cannot fail; the `Result` is the shape every gatherer has.
 pub fn hostname() -> Result<String, String> {
     let name = rustix::system::uname();
     Ok(name.nodename().to_string_lossy().into_owned())
 }
 
 /// Kernel facts from uname.
+///
+/// # Errors
+///
+/// Never: uname(2) cannot fail; the `Result` is the shape every gatherer has.
 pub fn gather_kernel() -> Result<KernelFacts, String> {
     let u = rustix::system::uname();
     Ok(kernel_facts(
@@ -66,6 +78,10 @@ pub fn kernel_facts(release: &str, machine: &str) -> KernelFacts {
 }
 
 /// os-release from the standard places.
+///
+/// # Errors
+///
+/// A message when neither file exists, or one exists but cannot be read.
 pub fn gather_os_release() -> Result<OsRelease, String> {
     for path in ["/etc/os-release", "/usr/lib/os-release"] {
         match std::fs::read_to_string(path) {
@@ -118,6 +134,10 @@ fn unquote(v: &str) -> String {
 }
 
 /// Platform facts for the running host.
+///
+/// # Errors
+///
+/// Never; the `Result` is the shape every gatherer has.
 pub fn gather_platform() -> Result<PlatformFacts, String> {
     let release = rustix::system::uname()
         .release()

@@ -80,6 +80,7 @@ impl LogSource {
 pub struct Pattern {
     /// Stable ID (`db_login_refused`); the facts key.
     pub id: String,
+    /// Where to look; a source no pattern names is not read.
     pub sources: Vec<LogSource>,
     /// A regex (Rust `regex` syntax, named captures allowed) matched against each line.
     pub regex: String,
@@ -90,6 +91,7 @@ pub struct Pattern {
 /// What the log gatherer reads and how much.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogOptions {
+    /// The signatures to scan for (from the rules' `signatures:` section).
     pub patterns: Vec<Pattern>,
     /// The newest bytes read of each source.
     pub max_bytes: usize,
@@ -120,10 +122,13 @@ pub enum Dating {
 /// The text of one source, read and bounded.
 #[derive(Debug, Clone)]
 pub struct SourceText {
+    /// Which kind of source.
     pub source: LogSource,
     /// Which one (`container wa_coreapp_1`, `/dev/kmsg`).
     pub name: String,
+    /// Its newest bytes, at most [`LogOptions::max_bytes`].
     pub text: Vec<u8>,
+    /// How its lines carry their time.
     pub dating: Dating,
 }
 
@@ -131,12 +136,15 @@ pub struct SourceText {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceFacts {
+    /// Which kind of source.
     pub source: LogSource,
+    /// Which one (`container wa_coreapp_1`, `/dev/kmsg`, `bundle docker/wa_coreapp_1/logs.txt`).
     pub name: String,
     /// Bytes scanned; absent when the source could not be read.
     pub bytes: Option<u64>,
     /// Why it could not be read (or why only part of it was).
     pub note: Option<String>,
+    /// Whether it could be read (at all; `note` says when only part was).
     pub readable: bool,
 }
 
@@ -150,6 +158,7 @@ pub struct SignatureFacts {
     pub window_s: u64,
     /// Time of the oldest and the newest dated match in the window (RFC 3339).
     pub first: Option<String>,
+    /// See `first`: time of the newest dated match (RFC 3339); null when no dated line matched.
     pub last: Option<String>,
     /// Seconds from the first to the last dated match (how long a condition lasted).
     pub span_s: Option<u64>,
@@ -171,6 +180,7 @@ pub struct LogsFacts {
     pub until: String,
     /// Where the lines came from: the host, or `bundle FILE`.
     pub from: String,
+    /// Every source the signatures asked for, read or not.
     pub sources: Vec<SourceFacts>,
     /// Per signature ID.
     pub signatures: BTreeMap<String, Fact<SignatureFacts>>,
@@ -180,7 +190,9 @@ pub struct LogsFacts {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("signature {id}: {why}")]
 pub struct PatternError {
+    /// The signature's ID.
     pub id: String,
+    /// What is wrong (`invalid regex: …`, `the regex matches an empty line`).
     pub why: String,
 }
 
@@ -491,6 +503,11 @@ fn newest(mut bytes: Vec<u8>, max: usize) -> (Vec<u8>, Option<String>) {
 /// Reads the kernel's log from `/dev/kmsg` without blocking: every record still in the ring
 /// buffer after the last `dmesg --clear`, each as `RFC3339 message` (its monotonic time placed
 /// on the wall clock).
+///
+/// # Errors
+///
+/// `/dev/kmsg` cannot be opened (no permission: reading it needs `CAP_SYSLOG` or root, or
+/// `kernel.dmesg_restrict=0`) or a read fails other than at the end of the buffer.
 pub fn read_kmsg(max: usize) -> Result<Vec<u8>, String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
@@ -564,6 +581,11 @@ fn longest_window(opts: &LogOptions, source: LogSource) -> Duration {
 /// `docker` is the engine (absent when it cannot be reached: the container sources are then
 /// unreadable with `docker_why`), `engine_local` whether it is on this host (a unix socket:
 /// its json-file logs are read from their files); `containers` are the WhatsApp containers.
+///
+/// # Errors
+///
+/// A pattern does not compile (the rules loaded it, so only for patterns given otherwise); an
+/// unreadable source is not an error but a [`SourceFacts`] with its `note`.
 pub async fn gather(
     opts: &LogOptions,
     docker: Option<&bollard::Docker>,
@@ -884,6 +906,10 @@ pub fn bundle_wants(path: &str) -> bool {
 /// Layout read: `docker/NAME/logs.txt` (with `inspect.json` telling a database image; the
 /// WhatsApp roles come from the bundle's facts, `containers`), `docker/NAME/files/*-crash.log`,
 /// `web.log`, `error.log`, and `host/kmsg.log` (older bundles: `host/dmesg-tail`) for the kernel.
+///
+/// # Errors
+///
+/// As [`gather`]: only a pattern that does not compile.
 pub fn from_bundle(
     files: &BundleFiles,
     patterns: &[Pattern],

@@ -23,6 +23,10 @@ pub struct MemoryFacts {
 }
 
 /// Reads /proc/meminfo and the sysfs memory blocks.
+///
+/// # Errors
+///
+/// A message when `/proc/meminfo` cannot be read or has no readable `MemTotal`.
 pub fn gather() -> Result<MemoryFacts, String> {
     let text = std::fs::read_to_string("/proc/meminfo")
         .map_err(|e| format!("cannot read /proc/meminfo: {e}"))?;
@@ -35,6 +39,10 @@ pub fn gather() -> Result<MemoryFacts, String> {
 }
 
 /// `MemTotal` and `MemAvailable` in bytes.
+///
+/// # Errors
+///
+/// A message when there is no `MemTotal` line with a number in kB (or bytes).
 pub fn parse_meminfo(text: &str) -> Result<(u64, Option<u64>), String> {
     let field = |name: &str| -> Option<u64> {
         let line = text.lines().find(|l| l.starts_with(name))?;

@@ -40,7 +40,9 @@ pub const FACTS_SCHEMA_VERSION: u32 = 1;
 /// Name and version of the tool that wrote a document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ToolInfo {
+    /// The crate name (`wa-preflight`).
     pub name: String,
+    /// The package version that wrote the document (`0.2.0`).
     pub version: String,
 }
 
@@ -57,7 +59,10 @@ impl ToolInfo {
 /// A fact that was read, or the reason it could not be.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fact<T> {
+    /// The value as read.
     Available(T),
+    /// Why it could not be read, in words an operator can act on (`{"unavailable": "why"}` in
+    /// JSON).
     Unavailable(String),
 }
 
@@ -147,11 +152,15 @@ impl<T: schemars::JsonSchema> schemars::JsonSchema for Fact<T> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Facts {
+    /// [`FACTS_SCHEMA_VERSION`] of the build that wrote it; this build reads 1.
     pub schema_version: u32,
+    /// When gathering started, UTC (RFC 3339 in JSON).
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "String")]
     pub collected_at: OffsetDateTime,
+    /// The tool that wrote the document.
     pub tool: ToolInfo,
+    /// Facts about the host itself.
     pub host: HostFacts,
     /// The Docker Engine; absent from documents written before it was gathered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,13 +183,23 @@ pub struct Facts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostFacts {
+    /// The uname nodename.
     pub hostname: Fact<String>,
+    /// The kernel release and machine (`uname -r`, `uname -m`); the client needs Linux ≥ 4.11 for
+    /// statx(2).
     pub kernel: Fact<kernel::KernelFacts>,
+    /// The distribution, from `/etc/os-release` (or `/usr/lib/os-release`).
     pub os: Fact<kernel::OsRelease>,
+    /// Linux or WSL, with the evidence; the client does not support Docker for Windows or WSL.
     pub platform: Fact<kernel::PlatformFacts>,
+    /// The host's glibc (≥ 2.28, the first to call statx(2) for stat(), per the client's docs).
     pub glibc: Fact<glibc::GlibcFacts>,
+    /// The libseccomp that filters container syscalls (the docs support only 2.3.3, the first that
+    /// knows statx).
     pub libseccomp: Fact<seccomp::LibseccompFacts>,
+    /// CPUs online, in the affinity mask and under the cgroup quota (production: ≥ 4 cores).
     pub cpu: Fact<cpu::CpuFacts>,
+    /// Total, available and installed memory in bytes (production: ≥ 16 GB).
     pub memory: Fact<memory::MemoryFacts>,
     /// The filesystems holding the client's data; unavailable when none of its paths exists.
     pub storage: Fact<Vec<storage::FilesystemFacts>>,
@@ -203,9 +222,13 @@ pub struct GatherOptions {
     pub probe: probe::ProbeBudget,
     /// Deadline of each gatherer.
     pub deadline: Duration,
+    /// How to reach Docker and whether to run the statx probe.
     pub docker: docker::DockerOptions,
+    /// Where the database settings come from and how to measure it.
     pub database: database::DbOptions,
+    /// How to reach the client's API and probe its webhook.
     pub client: client::ClientOptions,
+    /// What the network gatherer tries and from where.
     pub network: network::NetworkOptions,
     /// The log signatures to scan for (from the rules' `signatures:` section).
     pub logs: logs::LogOptions,
@@ -253,7 +276,9 @@ impl GatherOptions {
 
 /// Told when gatherers start and finish, to show progress on a terminal.
 pub trait Progress: Send + Sync {
+    /// `gatherer` (`docker`, `database`, …) has started.
     fn started(&self, gatherer: &'static str);
+    /// `gatherer` has finished, with a value or unavailable.
     fn finished(&self, gatherer: &'static str);
 }
 

@@ -17,7 +17,12 @@ pub enum Vantage {
     /// The host's own namespace and resolver.
     Host,
     /// A running container's network namespace.
-    Container { name: String, pid: i64 },
+    Container {
+        /// The container's name.
+        name: String,
+        /// Its main process's PID on the host, whose `/proc/PID/ns/net` is entered.
+        pid: i64,
+    },
 }
 
 impl Vantage {
@@ -39,6 +44,11 @@ impl Vantage {
 
     /// Moves the calling thread into this vantage point's network namespace. Call it only on a
     /// thread made for the purpose: the thread stays there.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the container when its `/proc/PID/ns/net` cannot be opened (it stopped) or
+    /// `setns` is refused (needs root / `CAP_SYS_ADMIN`). The host vantage never fails.
     pub fn enter(&self) -> Result<(), String> {
         let Vantage::Container { name, pid } = self else {
             return Ok(());
@@ -108,7 +118,9 @@ pub fn parse_hosts(text: &str) -> Vec<(String, std::net::IpAddr)> {
 /// The parts of resolv.conf a resolver needs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ResolvConf {
+    /// `nameserver` addresses, in order (127.0.0.1 when there is none).
     pub nameservers: Vec<std::net::IpAddr>,
+    /// Search domains of the last `search` or `domain` line, in order.
     pub search: Vec<String>,
 }
 

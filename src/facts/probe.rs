@@ -27,9 +27,14 @@ const WRITE_AREA: usize = 1 << 20;
 /// How much the probe may do per filesystem.
 #[derive(Debug, Clone)]
 pub struct ProbeBudget {
+    /// Most write samples per filesystem (default 12).
     pub write_samples: usize,
+    /// Time budget of the write samples per filesystem (default 150 ms); sampling stops when it is
+    /// spent.
     pub write_time: Duration,
+    /// Most read samples per device (default 24).
     pub read_samples: usize,
+    /// Time budget of the read samples per device (default 100 ms).
     pub read_time: Duration,
     /// Do not measure at all (the daemon measures less often than it reads the rest).
     pub skip: bool,
@@ -51,8 +56,11 @@ impl Default for ProbeBudget {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncWriteProbe {
+    /// Writes timed (at least 1).
     pub samples: u32,
+    /// Median write + fdatasync, in microseconds.
     pub p50_us: f64,
+    /// Slowest write + fdatasync, in microseconds.
     pub max_us: f64,
     /// Whether O_DIRECT was used (false on filesystems that refuse it, e.g. tmpfs).
     pub direct: bool,
@@ -64,9 +72,13 @@ pub struct SyncWriteProbe {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RandomReadProbe {
+    /// Reads timed (at least 1).
     pub samples: u32,
+    /// Median read, in microseconds.
     pub p50_us: f64,
+    /// Slowest read, in microseconds.
     pub max_us: f64,
+    /// The device node read (`/dev/vda`).
     pub device: String,
 }
 
@@ -168,6 +180,11 @@ pub const GROUP: super::group::Declared = super::group::Declared {
 };
 
 /// Measures synchronous 4 KiB writes in `dir`.
+///
+/// # Errors
+///
+/// A message naming `dir` when the temp file cannot be created (`O_TMPFILE`) or a write or
+/// fdatasync fails.
 pub fn sync_writes(dir: &Path, budget: &ProbeBudget) -> Result<SyncWriteProbe, String> {
     let (file, direct) = open_temp(dir)?;
     let io_err = |e: std::io::Error| format!("write probe in {}: {e}", dir.display());
@@ -201,6 +218,11 @@ pub fn sync_writes(dir: &Path, budget: &ProbeBudget) -> Result<SyncWriteProbe, S
 }
 
 /// Measures random 4 KiB O_DIRECT reads across `device` of `size_bytes`.
+///
+/// # Errors
+///
+/// A message naming the device when it cannot be opened for reading (with a hint when not running
+/// as root) or a read fails.
 pub fn random_reads(
     device: &Path,
     size_bytes: u64,

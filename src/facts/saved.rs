@@ -18,18 +18,30 @@ pub const MAX_BUNDLE_BYTES: u64 = 1 << 30;
 /// Why a saved facts document could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum FactsFileError {
+    /// Reading or decompressing failed, the document is larger than [`MAX_FACTS_BYTES`] (a
+    /// bundle decompresses past [`MAX_BUNDLE_BYTES`]), or it is not UTF-8.
     #[error("cannot read facts file {path}: {source}")]
-    Read { path: String, source: io::Error },
+    Read {
+        /// The file as given (`<stdin>` for `-`).
+        path: String,
+        /// What failed.
+        source: io::Error,
+    },
     /// Not a file that can be read without blocking (a FIFO, a device), or unreadable.
     #[error("{0}")]
     Input(#[from] crate::input::InputError),
     /// A JSON document that does not fit the schema; `field` is the dotted path of the value.
     #[error("{path}:{line}:{column}: {field}: {message}")]
     Invalid {
+        /// The file as given (`bundle.tar.gz:top/facts.json` inside a bundle).
         path: String,
+        /// Line of the offending value, from 1.
         line: usize,
+        /// Column of the offending value, from 1.
         column: usize,
+        /// Dotted path of the value (`host.kernel.release`).
         field: String,
+        /// What is wrong with it (serde's words: unknown field, invalid type).
         message: String,
     },
     /// A YAML document that does not parse or fit the schema.
@@ -38,16 +50,33 @@ pub enum FactsFileError {
     #[error(
         "{path}: facts schema_version {found} is not supported (this build reads {FACTS_SCHEMA_VERSION})"
     )]
-    Version { path: String, found: u64 },
+    /// A `schema_version` this build does not read.
+    Version {
+        /// The file as given.
+        path: String,
+        /// The version the document declares.
+        found: u64,
+    },
     /// A bundle without `<top folder>/facts.json`.
     #[error("{path}: the bundle holds no facts.json in its top folder ({found})")]
-    NoFacts { path: String, found: String },
+    NoFacts {
+        /// The bundle as given.
+        path: String,
+        /// What its top folder holds instead, for the message.
+        found: String,
+    },
 }
 
 /// Reads a facts document (JSON or YAML, by its first character), standard input for `-`, or
 /// the `facts.json` of a support bundle (by its gzip or zstd magic bytes), and checks it
 /// against the schema. Errors name the file (`bundle.tar.gz:top/facts.json` inside a bundle)
 /// with the line, column and field.
+///
+/// # Errors
+///
+/// [`FactsFileError::Input`] for a file that is not regular or cannot be opened;
+/// [`FactsFileError::Read`] when reading or decompressing fails or a size bound is passed;
+/// [`FactsFileError::NoFacts`] for a bundle without `facts.json`; and the errors of [`parse`].
 pub fn load_facts_file(path: &Path) -> Result<Facts, FactsFileError> {
     let stdin = path.as_os_str() == "-";
     let shown = if stdin {
@@ -89,6 +118,11 @@ pub fn load_facts_file(path: &Path) -> Result<Facts, FactsFileError> {
 /// The files of a support bundle that the log scan reads (see [`super::logs::bundle_wants`]),
 /// each its newest `max` bytes, by their path under the top folder; `None` when `path` is not
 /// a bundle. Decompression is bounded as for the facts.
+///
+/// # Errors
+///
+/// [`FactsFileError::Input`] or [`FactsFileError::Read`] when the file cannot be opened, read or
+/// decompressed, or a tar entry is malformed.
 pub fn bundle_log_files(
     path: &Path,
     max: usize,
@@ -134,6 +168,10 @@ pub fn bundle_log_files(
 
 /// Whether `path` is a support bundle (a gzip or zstd compressed tar archive), from its first
 /// bytes only.
+///
+/// # Errors
+///
+/// [`FactsFileError::Input`] or [`FactsFileError::Read`] when its first bytes cannot be read.
 pub fn is_bundle(path: &Path) -> Result<bool, FactsFileError> {
     Ok(open_bundle(path)?.is_some())
 }
@@ -276,6 +314,12 @@ impl<R: Read> Read for Capped<R> {
 }
 
 /// Parses a facts document: JSON when it starts with `{`, else YAML.
+///
+/// # Errors
+///
+/// [`FactsFileError::Invalid`] (JSON) or [`FactsFileError::Yaml`] (YAML) with the line, column and
+/// field of a value that does not fit the schema; [`FactsFileError::Version`] for another
+/// `schema_version`.
 pub fn parse(shown: &str, text: &str) -> Result<Facts, FactsFileError> {
     if text.trim_start().starts_with('{') {
         parse_json(shown, text)

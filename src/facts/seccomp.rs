@@ -20,7 +20,9 @@ use super::glibc::library_dirs;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeccompLibrary {
+    /// The library's version, from its file name (`2.5.4` of `libseccomp.so.2.5.4`).
     pub version: String,
+    /// The real file behind the `libseccomp.so.2` soname link.
     pub path: String,
 }
 
@@ -28,7 +30,9 @@ pub struct SeccompLibrary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuncInfo {
+    /// The runc binary found in `PATH` or the usual sbin/bin folders (`/usr/bin/runc`).
     pub path: String,
+    /// runc's own version (`1.1.12`); null when its output has none.
     pub runc_version: Option<String>,
     /// The libseccomp runc was built with; null when runc does not say (built without it).
     pub libseccomp: Option<String>,
@@ -51,11 +55,17 @@ pub struct LibseccompFacts {
     /// Why the version is unknown, or what it was inferred from; absent in older documents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The host's shared library; unavailable when no `libseccomp.so.2` was found.
     pub library: Fact<SeccompLibrary>,
+    /// The container runtime; unavailable when no runc was found or it did not answer.
     pub runc: Fact<RuncInfo>,
 }
 
 /// Gathers both sources; unavailable only when neither gives a version.
+///
+/// # Errors
+///
+/// A reason when neither source could be read (see [`combine`]).
 pub async fn gather(deadline: Duration) -> Result<LibseccompFacts, String> {
     let library: Fact<SeccompLibrary> = find_library(&library_dirs()).into();
     let runc: Fact<RuncInfo> = ask_runc(deadline).await.into();
@@ -189,6 +199,11 @@ pub fn elf_linkage(bytes: &[u8]) -> Result<&'static str, String> {
 }
 
 /// Finds `libseccomp.so.2.X.Y` (the real file behind the soname link) in `dirs`.
+///
+/// # Errors
+///
+/// A message when no folder holds `libseccomp.so.2`, or the first that does links it to a
+/// file whose name carries no full version.
 pub fn find_library(dirs: &[PathBuf]) -> Result<SeccompLibrary, String> {
     for dir in dirs {
         let soname = dir.join("libseccomp.so.2");

@@ -47,7 +47,9 @@ impl Role {
 /// A path whose storage is wanted, before it is looked at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wanted {
+    /// The path as given (a default or the operator's).
     pub path: PathBuf,
+    /// Why it is judged.
     pub role: Role,
     /// Named by the operator (`--path`, the config): judged by its nearest existing parent
     /// when it does not exist yet. A default path that does not exist is only listed.
@@ -58,8 +60,12 @@ pub struct Wanted {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PathFacts {
+    /// The path as given.
     pub path: String,
+    /// Why it is judged.
     pub role: Role,
+    /// Whether the path exists; false for a named path judged by its nearest existing parent, and
+    /// for a missing default path.
     pub exists: bool,
     /// The existing folder the path was judged by (itself, or its nearest existing parent);
     /// empty for a missing default path, which is not judged.
@@ -70,10 +76,14 @@ pub struct PathFacts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DiskFacts {
+    /// Kernel name of the disk (`sda`, `nvme0n1`, `vdb`).
     pub name: String,
+    /// Its capacity in bytes (sysfs `size` × 512).
     pub size_bytes: u64,
     /// The kernel's `queue/rotational` flag; null when unreadable. Unreliable on VMs.
     pub rotational: Option<bool>,
+    /// The disk's model string from sysfs (`device/model`); null when the driver does not expose
+    /// one (virtio, md).
     pub model: Option<String>,
 }
 
@@ -85,6 +95,7 @@ pub struct BlockFacts {
     pub name: String,
     /// `major:minor`.
     pub devno: String,
+    /// Size of this block device in bytes (sysfs `size` × 512).
     pub size_bytes: u64,
     /// Capacity of the drive the filesystem is on, as its owner counts it: the larger of this
     /// device (an LVM volume spanning disks, an md array) and the smallest physical disk below
@@ -102,7 +113,11 @@ pub struct BlockFacts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyFacts {
+    /// Synchronous 4 KiB writes (`pwrite` + `fdatasync`) on this filesystem; the production
+    /// requirement is an SSD ("I/O slows under load" on an HDD).
     pub sync_write: Fact<SyncWriteProbe>,
+    /// Random 4 KiB `O_DIRECT` reads of the whole block device; unavailable without read access to
+    /// the device node.
     pub random_read: Fact<RandomReadProbe>,
 }
 
@@ -110,28 +125,39 @@ pub struct LatencyFacts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilesystemFacts {
+    /// The judged paths that lie on this filesystem.
     pub paths: Vec<PathFacts>,
     /// What the filesystem holds, in words (`Docker's data root /var/lib/docker`), for
     /// messages. Absent from documents before 0.2.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holds: Vec<String>,
+    /// Where the filesystem is mounted, from `/proc/self/mountinfo` (`?` when no mount matched).
     pub mount_point: String,
+    /// Its type (`ext4`, `xfs`, `overlay`; `?` when no mount matched).
     pub fs_type: String,
+    /// The mount source (`/dev/mapper/vg-root`; `?` when no mount matched).
     pub source: String,
     /// Filesystem size.
     pub size_bytes: u64,
     /// Space available to unprivileged users.
     pub free_bytes: u64,
+    /// The block device and the physical disks below it; unavailable for filesystems without one
+    /// (tmpfs, overlay on another filesystem, network filesystems) or when sysfs cannot be read.
     pub device: Fact<BlockFacts>,
+    /// Measured write and read latency.
     pub latency: LatencyFacts,
 }
 
 /// A line of /proc/self/mountinfo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountEntry {
+    /// The device number (`major`, `minor`) of the mounted filesystem.
     pub devno: (u32, u32),
+    /// The mount point, with octal escapes (`\040`) decoded.
     pub mount_point: String,
+    /// The filesystem type.
     pub fs_type: String,
+    /// The mount source, with octal escapes decoded.
     pub source: String,
 }
 
@@ -199,6 +225,11 @@ fn read_trim(p: &Path) -> Option<String> {
 }
 
 /// Resolves a block device to its physical disks through a sysfs tree rooted at `sys`.
+///
+/// # Errors
+///
+/// A message naming the sysfs path when `dev/block/MAJ:MIN` does not resolve, when a disk's size
+/// cannot be read, or when the device stack is deeper than 16 levels.
 pub fn block_facts(sys: &Path, devno: (u32, u32)) -> Result<BlockFacts, String> {
     let link = sys.join(format!("dev/block/{}:{}", devno.0, devno.1));
     let dir = std::fs::canonicalize(&link).map_err(|e| format!("{}: {e}", link.display()))?;
@@ -318,7 +349,10 @@ fn device_node(sys: &Path, devno: (u32, u32)) -> Result<PathBuf, String> {
 /// The filesystems that hold the wanted paths, and the default paths that do not exist.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Storage {
+    /// The filesystems holding at least one judged path, each measured once.
     pub filesystems: Vec<FilesystemFacts>,
+    /// Default paths (Docker's data root, the media volume) that do not exist and so are not
+    /// judged; the facts' `host.storage_missing`.
     pub missing: Vec<PathFacts>,
 }
 

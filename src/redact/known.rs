@@ -412,7 +412,9 @@ pub(crate) fn inside_placeholder(hay: &[u8], start: usize, end: usize) -> bool {
 /// What the leak scan found: the secret's kind and form, never its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leak {
+    /// The secret's kind (`WA_DB_PASSWORD`, `api token`), as the redactor learnt it.
     pub kind: String,
+    /// How it appeared: `as it is`, `percent-encoded`, `JSON-escaped` or `base64`.
     pub form: &'static str,
 }
 
@@ -424,6 +426,10 @@ pub struct LeakScanner {
 
 impl LeakScanner {
     /// A scanner for `secrets` (kind, value).
+    ///
+    /// # Errors
+    ///
+    /// The automaton cannot be built (the secrets are too many or too long for aho-corasick).
     pub fn new(secrets: &[(String, Vec<u8>)]) -> Result<LeakScanner, aho_corasick::BuildError> {
         let values: Vec<&[u8]> = secrets.iter().map(|(_, v)| v.as_slice()).collect();
         Ok(LeakScanner {
@@ -434,6 +440,10 @@ impl LeakScanner {
 
     /// Reads `input` to its end, or to the first secret found (outside placeholders). Works in
     /// overlapping windows, so a secret across any read boundary or line length is seen.
+    ///
+    /// # Errors
+    ///
+    /// Reading `input` failed.
     pub fn scan(&self, input: &mut dyn Read) -> io::Result<Option<Leak>> {
         let Some(needles) = &self.needles else {
             io::copy(input, &mut io::sink())?;

@@ -1,12 +1,12 @@
 //! Redaction: secrets out of everything a support bundle holds.
 //!
 //! Works on bytes, line by line (logs are not always UTF-8), with:
-//! - patterns ([`scan`]): values of secret-looking names in any case style and syntax (env,
+//! - patterns (`scan.rs`): values of secret-looking names in any case style and syntax (env,
 //!   ini, YAML, JSON, Python repr, JSON inside JSON, flags, SQL, netrc, `.pgpass`),
 //!   passwords in URLs and command lines, Authorization/Bearer values, cookies, JWTs, private
 //!   keys (PEM, PGP, and bare DER bodies), AWS access key ids, and by default personal data:
 //!   phone numbers however they are written, WA IDs and e-mail addresses;
-//! - known secrets ([`known`]): every secret value the run knows (the database password,
+//! - known secrets (`known.rs`): every secret value the run knows (the database password,
 //!   each container's secret-named env values) and every value a pattern revealed, matched
 //!   anywhere, as they are or percent-encoded, JSON-escaped or inside base64;
 //! - the operator's own literals and patterns from the config.
@@ -40,6 +40,7 @@ use crate::secret::KnownSecret;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomRule {
+    /// Names the rule in the bundle's redaction counts and in errors (`customer_ids`).
     pub name: String,
     /// A literal string to hide wherever it appears.
     pub literal: Option<String>,
@@ -68,8 +69,16 @@ impl Default for PersonalData {
 /// Why a redactor could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum RedactError {
+    /// A rule cannot be used: an operator's rule with a bad regex or with neither (or both)
+    /// of `literal` and `regex`, or the combined patterns too large to compile.
     #[error("redaction rule {name:?}: {why}")]
-    Rule { name: String, why: String },
+    Rule {
+        /// The operator's rule name, or which built-in set (`custom rules`, `triggers`,
+        /// `leak scan`).
+        name: String,
+        /// What is wrong, in words.
+        why: String,
+    },
 }
 
 /// FNV-1a: the maps below are looked up once per secret found, with short keys; SipHash's
@@ -141,6 +150,11 @@ pub struct Redactor {
 impl Redactor {
     /// A redactor with the built-in patterns, `known` secrets (kind, value; shorter than 4
     /// bytes are ignored) and the operator's `custom` rules.
+    ///
+    /// # Errors
+    ///
+    /// [`RedactError::Rule`] when a custom rule's regex does not compile, it gives neither or both
+    /// of `literal` and `regex` (or an empty literal), or the combined patterns are too large.
     pub fn new(
         personal: PersonalData,
         known: &[(String, String)],
@@ -273,6 +287,10 @@ impl Redactor {
     }
 
     /// A leak scanner for every secret known so far, in every form this redactor replaces.
+    ///
+    /// # Errors
+    ///
+    /// [`RedactError::Rule`] (`leak scan`) when the secrets' patterns are too large to compile.
     pub fn leak_scanner(&self) -> Result<LeakScanner, RedactError> {
         let secrets: Vec<(String, Vec<u8>)> = self
             .secrets
@@ -312,6 +330,10 @@ impl Redactor {
     /// secret-named env value, a password after a flag, a URL's password), so that the
     /// second pass ([`Redactor::stream`]) replaces them wherever they appear, in every file.
     /// Writes and counts nothing.
+    ///
+    /// # Errors
+    ///
+    /// Reading `input` failed.
     pub fn learn(&mut self, input: &mut dyn BufRead, max_line: usize) -> io::Result<()> {
         self.run(input, None, max_line)?;
         self.state = None;
@@ -322,6 +344,10 @@ impl Redactor {
     /// end: a block with no trigger anywhere is copied as it is (the common case, at memory
     /// speed); otherwise only its lines holding one are parsed. Lines longer than `max_line`
     /// are processed in pieces of that size. Returns the bytes written.
+    ///
+    /// # Errors
+    ///
+    /// Reading `input` or writing `output` failed; what was written before stays written.
     pub fn stream(
         &mut self,
         input: &mut dyn BufRead,

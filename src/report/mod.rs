@@ -20,14 +20,21 @@ pub const REPORT_SCHEMA_VERSION: u32 = 2;
 /// Counts per status.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
+    /// Rules that met their requirement.
     pub pass: usize,
     /// `info` results; absent (0) in reports of schema 1.
     #[serde(default)]
     pub info: usize,
+    /// Rules that work but need attention (exit code 4, 3 with `--strict`).
     pub warn: usize,
+    /// Rules whose requirement is not met (exit code 3).
     pub fail: usize,
+    /// Rules that were moot: a prerequisite did not pass, the profile leaves them out, or the state
+    /// makes them meaningless.
     pub skip: usize,
+    /// Rules that could not be judged: the fact was unavailable or of the wrong type (exit code 3).
     pub error: usize,
+    /// Non-pass results a config waiver accepted until its expiry date.
     pub waived: usize,
 }
 
@@ -70,22 +77,33 @@ impl Summary {
 /// Which host the report is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostInfo {
+    /// The uname nodename; None when it could not be read.
     pub hostname: Option<String>,
+    /// The kernel release (`uname -r`); None when it could not be read.
     pub kernel: Option<String>,
+    /// The os-release `PRETTY_NAME`, else its `ID`; None when neither could be read.
     pub os: Option<String>,
 }
 
 /// The whole check report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// The shape's version, [`REPORT_SCHEMA_VERSION`] when written by this build.
     pub schema_version: u32,
+    /// The tool that judged (`wa-preflight` and its version).
     pub tool: ToolInfo,
+    /// The host the facts are about.
     pub host: HostInfo,
+    /// Which profile's rules applied.
     pub profile: Profile,
+    /// When the run started, UTC (RFC 3339 in JSON).
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
+    /// Milliseconds gathering and judging took (0 when judging saved facts).
     pub duration_ms: u64,
+    /// How many results have each status; they add up to `results.len()`.
     pub summary: Summary,
+    /// One result per rule, in rule order.
     pub results: Vec<RuleResult>,
 }
 
@@ -160,10 +178,15 @@ impl Report {
 /// Output formats of `preflight check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// For a terminal ([`table::render`]): one row per rule, skipped rules grouped by cause.
     Table,
+    /// The [`Report`] itself (docs/report.md, docs/report.schema.json).
     Json,
+    /// JUnit XML, one `<testcase>` per rule, for CI.
     Junit,
+    /// Markdown, for tickets and chat.
     Markdown,
+    /// Prometheus text exposition: a gauge per rule and status.
     Prometheus,
     /// One line: the count of each status and the IDs of the rules that need action (for the
     /// journal of a timer's run, beside `--report-file`).
@@ -219,6 +242,11 @@ impl std::str::FromStr for Format {
 }
 
 /// Renders a report; `layout` only affects `table` (every other format keeps every rule).
+///
+/// # Errors
+///
+/// [`RenderError`] when a serialiser fails (JSON, JUnit XML, Prometheus text); the table, Markdown
+/// and summary cannot fail.
 pub fn render(
     report: &Report,
     format: Format,
@@ -239,6 +267,10 @@ pub fn render(
 }
 
 /// JUnit XML as `--strict` judges: a warning is a `<failure>` (it fails the run).
+///
+/// # Errors
+///
+/// [`RenderError::Junit`] when the XML serialiser fails.
 pub fn render_junit(report: &Report, strict: bool) -> Result<String, RenderError> {
     junit::render(report, strict)
 }
@@ -246,10 +278,13 @@ pub fn render_junit(report: &Report, strict: bool) -> Result<String, RenderError
 /// A renderer failed (only serialisers can).
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
+    /// The JSON serialiser failed.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The JUnit XML serialiser failed.
     #[error("JUnit XML: {0}")]
     Junit(#[from] quick_junit::SerializeError),
+    /// Writing text (Prometheus exposition) failed.
     #[error("text: {0}")]
     Text(#[from] std::fmt::Error),
 }

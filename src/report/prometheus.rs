@@ -19,12 +19,20 @@ pub fn label(v: &str) -> String {
 }
 
 /// Writes a gauge family's HELP and TYPE lines.
+///
+/// # Errors
+///
+/// Only what writing to `out` returns ([`std::fmt::Error`]); writing to a `String` does not fail.
 pub fn header(out: &mut String, name: &str, help: &str) -> std::fmt::Result {
     writeln!(out, "# HELP {name} {help}")?;
     writeln!(out, "# TYPE {name} gauge")
 }
 
 /// Renders the report's gauges, in rule order.
+///
+/// # Errors
+///
+/// [`RenderError::Text`] if writing the text fails (it does not, into a `String`).
 pub fn render(report: &Report) -> Result<String, RenderError> {
     let mut out = String::new();
     header(

@@ -26,7 +26,12 @@ pub enum Resolved<'a> {
     /// The path leads nowhere: the document has no such field.
     Missing,
     /// A fact on the way is recorded as unavailable; `path` names it.
-    Unavailable { path: String, reason: String },
+    Unavailable {
+        /// The dotted path of the unavailable fact.
+        path: String,
+        /// Why it could not be read, as the facts document records it.
+        reason: String,
+    },
 }
 
 /// Joins a rule's fact path and a condition's relative path.
@@ -72,7 +77,9 @@ pub fn resolve<'a>(root: &'a Value, path: &str) -> Resolved<'a> {
 /// Three-valued truth.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Truth {
+    /// The condition holds.
     True,
+    /// The condition does not hold.
     False,
     /// Could not be decided; the reason names the unavailable fact.
     Unknown(String),
@@ -88,19 +95,31 @@ impl Truth {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{path}: {why}")]
 pub struct EvalError {
+    /// The full dotted path of the value the condition tested (`host.kernel.version`).
     pub path: String,
+    /// What was wrong, in words (`expected a number, found string`).
     pub why: String,
 }
 
 /// One matcher of the vocabulary.
 #[derive(Debug, Clone)]
 pub enum Matcher {
+    /// `version: ">= 4.11"`: the value (a string or number) holds a version that satisfies the
+    /// requirement.
     Version(VersionReq),
+    /// `number: ">= 250GB"`: the value, a number in the unit of its field's name suffix, compares
+    /// so.
     Number(NumberCmp),
+    /// `equals: V`: the value is this JSON value.
     Equals(Value),
+    /// `one_of: [V, …]`: the value is one of these.
     OneOf(Vec<Value>),
+    /// `regex: "…"`: the value, a string, matches (anywhere, unless anchored).
     Regex(Regex),
+    /// `present: true|false`: the field exists and is not null (an unavailable fact counts as
+    /// present).
     Present(bool),
+    /// `available: true|false`: the fact could be read (a missing field counts as not available).
     Available(bool),
     /// A list holds this value.
     Contains(Value),
@@ -112,10 +131,19 @@ pub enum Matcher {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "RawCondition")]
 pub enum Condition {
+    /// `all: [...]`: every condition holds (false as soon as one is false).
     All(Vec<Condition>),
+    /// `any: [...]`: one condition holds (true as soon as one is true).
     Any(Vec<Condition>),
+    /// `not: {...}`: the condition does not hold; unknown stays unknown.
     Not(Box<Condition>),
-    Test { path: String, matcher: Matcher },
+    /// One matcher applied to the value at `path`, relative to the rule's fact.
+    Test {
+        /// Dotted path below the rule's fact (empty: the fact itself).
+        path: String,
+        /// How the value is tested.
+        matcher: Matcher,
+    },
 }
 
 /// The YAML form: a mapping with either one combinator or an optional `path` and one matcher.
@@ -251,6 +279,11 @@ impl Condition {
     }
 
     /// Evaluates against the facts document; `base` is the rule's fact path for this item.
+    ///
+    /// # Errors
+    ///
+    /// [`EvalError`] for a rule bug: the path names no field of the facts document, or the value
+    /// has the wrong type for the matcher (a string for `number`, a number for `regex`).
     pub fn eval(&self, root: &Value, base: &str) -> Result<Truth, EvalError> {
         match self {
             Condition::All(items) => {

@@ -14,7 +14,9 @@ use crate::rules::{AppliedWaiver, RuleResult, Status, Waiver};
 /// What evaluation needs besides the facts.
 #[derive(Debug, Clone)]
 pub struct EvalContext<'a> {
+    /// The profile rules are judged under; rules not for it are `skip`.
     pub profile: Profile,
+    /// The config's waivers; one for a rule that did not pass, not yet expired, makes it `waived`.
     pub waivers: &'a [Waiver],
     /// The date waivers are judged against.
     pub today: Date,

@@ -83,11 +83,15 @@ impl std::str::FromStr for Profile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
+    /// The requirement is met.
     Pass,
     /// A documented deviation known to work: visible, never changes the exit code.
     Info,
+    /// Works, but needs attention (exit code 4).
     Warn,
+    /// The requirement is not met (exit code 3).
     Fail,
+    /// Moot in this state; counts as no action needed.
     Skip,
 }
 
@@ -107,9 +111,11 @@ impl From<Verdict> for Status {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Outcome {
+    /// The status this outcome gives when it is the first whose `when` holds.
     pub status: Verdict,
     /// Absent: always matches (the usual last entry).
     pub when: Option<Condition>,
+    /// The result's message; `{…}` placeholders are filled from the fact.
     pub message: Template,
 }
 
@@ -119,6 +125,7 @@ pub struct Outcome {
 pub struct Rule {
     /// Stable dotted ID that users cite, waive and alert on.
     pub id: String,
+    /// What the rule checks, in a few words, for the report's `title`.
     pub title: String,
     /// Dotted path of the fact the rule reads (`host.kernel`).
     pub fact: String,
@@ -132,10 +139,15 @@ pub struct Rule {
     pub observed: Option<Template>,
     /// What is required, in words, for the report's `expected` column.
     pub expected: Option<String>,
+    /// Ordered outcomes: the first whose `when` holds gives the status and message; located for
+    /// errors.
     pub outcomes: Vec<Spanned<Outcome>>,
+    /// What to do when the rule does not pass; None when there is nothing more to say than the
+    /// message.
     pub remedy: Option<String>,
     /// Where the requirement is documented.
     pub doc: Option<String>,
+    /// The profiles the rule applies under (default both); under another it is `skip`.
     #[serde(default = "all_profiles")]
     pub profiles: Vec<Profile>,
     /// Rules that must pass for this one to be meaningful; if one did not, this rule is
@@ -163,8 +175,11 @@ struct RuleFile {
 /// Where a rule came from, for located errors and `preflight explain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
+    /// The rules file's name as given (`<embedded>/rules/onprem.yaml` for the built-in set).
     pub source_name: String,
+    /// Line of the rule in that file, from 1.
     pub line: u64,
+    /// Column of the rule in that file, from 1.
     pub column: u64,
 }
 
@@ -187,6 +202,11 @@ pub struct RuleSet {
 
 impl RuleSet {
     /// The default rules compiled into the binary.
+    ///
+    /// # Errors
+    ///
+    /// Never for the shipped rules (a unit test loads them); a [`LocatedError`] in
+    /// `<embedded>/rules/onprem.yaml` only if the embedded file were broken.
     pub fn embedded() -> Result<RuleSet, LocatedError> {
         RuleSet::from_facts_yaml(EMBEDDED_NAME, EMBEDDED_RULES)
     }
@@ -194,6 +214,11 @@ impl RuleSet {
     /// Parses and validates one rules file that judges the facts document: besides
     /// [`RuleSet::from_yaml`]'s checks, every path a rule reads must name something in the
     /// facts schema (see [`paths`]); the error is located at the rule or its outcome.
+    ///
+    /// # Errors
+    ///
+    /// As [`RuleSet::from_yaml`], and a path a rule reads that is not in the facts schema, located
+    /// at the rule or its outcome.
     pub fn from_facts_yaml(source_name: &str, text: &str) -> Result<RuleSet, LocatedError> {
         let set = RuleSet::from_yaml(source_name, text)?;
         for (rule, origin) in &set.rules {
@@ -213,6 +238,13 @@ impl RuleSet {
     /// Parses and validates one rules file, for any document shape (the evaluator's own
     /// tests judge small made-up documents); rules for the facts document load with
     /// [`RuleSet::from_facts_yaml`].
+    ///
+    /// # Errors
+    ///
+    /// A [`LocatedError`] at `source_name:line:col`: malformed YAML or an unknown key, a rule ID
+    /// defined twice in the file, an invalid rule (a bad condition, regex, template or unit), a
+    /// signature whose window or regex does not parse, or a `requires` that names an unknown or
+    /// later rule.
     pub fn from_yaml(source_name: &str, text: &str) -> Result<RuleSet, LocatedError> {
         let file: RuleFile =
             serde_saphyr::from_str(text).map_err(|e| LocatedError::from_yaml(source_name, &e))?;
@@ -268,6 +300,11 @@ impl RuleSet {
     }
 
     /// Adds the rules of `other`; a rule with an existing ID replaces it in place.
+    ///
+    /// # Errors
+    ///
+    /// A [`LocatedError`] at the requiring rule when, after merging, a `requires` names a rule that
+    /// is unknown or comes later.
     pub fn merge(&mut self, other: RuleSet) -> Result<(), LocatedError> {
         if other.network.is_some() {
             self.network = other.network;

@@ -36,6 +36,11 @@ impl FactPaths {
 
     /// Follows `path` (dotted, relative to `from`) through the schema. `shown` names `from`
     /// in the error, which says which field is unknown and what is there instead.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the first unknown field, where it was looked for (`shown` and the path
+    /// walked so far), and the fields that are there instead.
     pub fn walk<'a>(
         &'a self,
         from: &[&'a Value],

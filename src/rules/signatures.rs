@@ -32,15 +32,22 @@ use crate::facts::logs::{LogSource, Pattern};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Signature {
+    /// Lowercase words joined by `_`; the rule is `log.<id>`.
     pub id: String,
+    /// The rule's title.
     pub title: String,
+    /// Where to look ([`LogSource`]); at least one.
     pub sources: Vec<LogSource>,
+    /// The regular expression a line must match (Rust `regex` syntax; named groups become
+    /// `captures.NAME`).
     pub regex: String,
     /// How far back a match counts (`24h`, `30min`, `7d`).
     #[serde(default = "default_window")]
     pub window: String,
+    /// The status at `at_least` matches: `warn` or `fail` (default).
     #[serde(default = "default_status")]
     pub status: Verdict,
+    /// How many matches in the window give `status` (default 1).
     #[serde(default = "one")]
     pub at_least: u64,
     /// Only when the matches span at least this long (a state that lasted).
@@ -48,10 +55,12 @@ pub struct Signature {
     /// Template over the signature's facts: `count`, `window_s`, `first`, `last`, `span_s`,
     /// `example`, `example_source`, `captures.NAME`, `read`.
     pub message: String,
+    /// The rule's remedy.
     pub remedy: String,
     /// Where the error text is documented (the database's or kernel's message list, a public
     /// report).
     pub doc: String,
+    /// The profiles the rule applies under (default both).
     #[serde(default = "all_profiles")]
     pub profiles: Vec<Profile>,
     /// Rules that must pass first, as for any rule (`[wa.containers.present]` for signatures
@@ -73,6 +82,11 @@ fn one() -> u64 {
 }
 
 /// Parses `30s`, `15min`, `24h`, `7d` (a whole number and a unit).
+///
+/// # Errors
+///
+/// A message quoting `text` when it has no unit, does not start with a whole number, has a unit
+/// other than `s`, `min` (or `m`), `h`, `d`, or is outside 1 s to 366 d.
 pub fn parse_window(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t
@@ -121,6 +135,10 @@ impl Signature {
     }
 
     /// What the log gatherer scans for.
+    ///
+    /// # Errors
+    ///
+    /// The window does not parse (see [`parse_window`]).
     pub fn pattern(&self) -> Result<Pattern, String> {
         Ok(Pattern {
             id: self.id.clone(),
@@ -132,6 +150,12 @@ impl Signature {
 
     /// The rule `log.<id>`: skip when its sources could not be read (or the document has no
     /// log scan), the signature's status from `at_least` matches (lasting so long), else pass.
+    ///
+    /// # Errors
+    ///
+    /// The ID is not lowercase words joined by `_`, no source is named, `status` is not `warn` or
+    /// `fail`, `at_least` is 0, or the window or `lasting` does not parse; the message names the
+    /// signature.
     pub fn rule(&self) -> Result<Rule, String> {
         let ok_id = !self.id.is_empty()
             && self

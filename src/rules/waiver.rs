@@ -30,6 +30,7 @@ fn date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
 /// A waiver that changed a rule's status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedWaiver {
+    /// The reason the config's waiver gives.
     pub reason: String,
     /// `YYYY-MM-DD`, last day the waiver holds.
     pub expires: String,

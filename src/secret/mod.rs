@@ -32,6 +32,11 @@ impl Secret {
 
     /// Reads a token (or a credential treated like one): the file's content without
     /// surrounding whitespace; an empty file is an error. `what` names it in messages.
+    ///
+    /// # Errors
+    ///
+    /// The error of [`crate::input::read_text`] (missing, not a regular file, too large, not
+    /// UTF-8), or `WHAT PATH is empty`.
     pub fn from_token_file(path: &Path, what: &str) -> Result<Secret, String> {
         let text = crate::input::read_text(path, what, crate::input::SECRET_LIMIT)
             .map_err(|e| e.to_string())?;

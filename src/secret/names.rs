@@ -17,7 +17,7 @@ pub(crate) type Kind = &'static str;
 /// Broad on purpose, for deciding which values the run should treat as secrets: every name
 /// it matched before names were split into words still matches (any name containing
 /// PASSWORD, PASSWD, SECRET, TOKEN, CREDENTIAL, API(_)KEY, PRIVATE(_)KEY, CRYPTO_KEY or AUTH,
-/// in any case), plus every name [`secret_kind`] recognises.
+/// in any case), plus every name the word-based matcher (`secret_kind`) recognises.
 pub fn is_secret_name(name: &str) -> bool {
     legacy(name) || secret_kind(name.as_bytes()).is_some()
 }

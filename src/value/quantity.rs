@@ -69,11 +69,17 @@ fn unit_factor(unit: &str) -> Option<(Dimension, f64)> {
 /// A comparison operator, shared by number and version conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CmpOp {
+    /// `<`
     Lt,
+    /// `<=`
     Le,
+    /// `>`
     Gt,
+    /// `>=`
     Ge,
+    /// `=` or `==`
     Eq,
+    /// `!=`
     Ne,
 }
 
@@ -112,9 +118,12 @@ impl CmpOp {
 /// A numeric comparison such as `>= 250GB`, held in base units.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NumberCmp {
+    /// How the observed value must compare to `value`.
     pub op: CmpOp,
     /// The threshold in base units.
     pub value: f64,
+    /// What the threshold measures; a rule's field must have the same dimension (checked when rules
+    /// load, from the field name's suffix).
     pub dimension: Dimension,
     text: String,
 }
@@ -129,6 +138,12 @@ pub struct NumberCmpError {
 
 impl NumberCmp {
     /// Parses `OP NUMBER[UNIT]`; the operator is required so a rule always reads as a sentence.
+    ///
+    /// # Errors
+    ///
+    /// [`NumberCmpError`] quoting `text` when it does not start with an operator, has no number
+    /// after it, or has a unit other than B, kB/KB, MB, GB, TB (powers of 10), KiB, MiB, GiB, TiB
+    /// (powers of 2), ns, us, ms, s, min.
     pub fn parse(text: &str) -> Result<NumberCmp, NumberCmpError> {
         let err = |why: &str| NumberCmpError {
             text: text.to_string(),
@@ -171,6 +186,11 @@ impl fmt::Display for NumberCmp {
 }
 
 /// Parses a size such as `25MiB`, `200MB` or `1048576` into bytes.
+///
+/// # Errors
+///
+/// A message quoting `text` when it is not a number with a size unit (B, KB, MB, GB powers of 10;
+/// KiB, MiB, GiB powers of 2), or is more than 1 PiB.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t
@@ -200,6 +220,10 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// serde `deserialize_with` for an optional size with a unit (`64MiB`) in the config: checked
 /// with [`parse_size`] and kept as written; the error carries the value's `file:line:col`.
+///
+/// # Errors
+///
+/// A value that is not a string, or not a size [`parse_size`] accepts.
 pub fn de_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     match <Option<String> as serde::Deserialize>::deserialize(d)? {
         Some(s) => parse_size(&s)

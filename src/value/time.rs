@@ -6,6 +6,11 @@ use time::OffsetDateTime;
 
 /// An RFC 3339 time, a Unix time in seconds, or an age back from `now` (`90s`, `30m`, `90min`,
 /// `24h`, `7d`).
+///
+/// # Errors
+///
+/// A message quoting `text` when it is none of the three forms, a Unix time out of range, or an age
+/// with an unknown unit or too large (see [`crate::bounds::AGE_SECONDS`]).
 pub fn parse_when(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, String> {
     let t = text.trim();
     if let Ok(at) = OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339) {

@@ -117,6 +117,11 @@ pub struct VersionReqError {
 
 impl VersionReq {
     /// Parses a requirement; see the type's documentation for the grammar.
+    ///
+    /// # Errors
+    ///
+    /// [`VersionReqError`] quoting `text` when a clause is empty or has no version, a component
+    /// is not a number, or a wildcard (`x`, `*`) is not the last of several components.
     pub fn parse(text: &str) -> Result<VersionReq, VersionReqError> {
         let err = |why: String| VersionReqError {
             text: text.to_string(),

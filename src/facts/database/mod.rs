@@ -28,7 +28,9 @@ pub const FORBIDDEN_PASSWORD_CHARS: &[char] = &['?', '{', '}', '&', '~', '!', '(
 /// How to measure.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
+    /// The operator's `--db-*` flags (the first source that names a database wins).
     pub flags: DbFlags,
+    /// The config's `database:` section, if any.
     pub config: Option<DatabaseConfig>,
     /// Sequential round trips timed after warm-up.
     pub samples: usize,
@@ -65,11 +67,17 @@ pub struct ServerFacts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyFacts {
+    /// Round trips timed (`--db-samples`, default 50), after 3 warm-up queries.
     pub samples: u32,
+    /// Fastest round trip, in microseconds.
     pub min_us: f64,
+    /// Median round trip, in microseconds.
     pub p50_us: f64,
+    /// 95th percentile round trip, in microseconds.
     pub p95_us: f64,
+    /// 99th percentile round trip, in microseconds.
     pub p99_us: f64,
+    /// Slowest round trip, in microseconds.
     pub max_us: f64,
 }
 
@@ -77,11 +85,13 @@ pub struct LatencyFacts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
+    /// The server's `max_connections`; null when it could not be read.
     pub max_connections: Option<u64>,
     /// MySQL: `default_authentication_plugin` (absent on MariaDB and MySQL 8.4).
     pub default_authentication_plugin: Option<String>,
     /// MySQL: the connected user's authentication plugin, when readable.
     pub user_auth_plugin: Option<String>,
+    /// MySQL `sql_mode`; null on PostgreSQL.
     pub sql_mode: Option<String>,
     /// MySQL `character_set_server`, PostgreSQL `server_encoding`.
     pub character_set: Option<String>,
@@ -94,6 +104,8 @@ pub struct GrantFacts {
     /// Of SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP: those held on every
     /// database (the client creates its own).
     pub held: Vec<String>,
+    /// Those of the required privileges the user lacks (the client's docs: SELECT, INSERT, UPDATE,
+    /// DELETE, CREATE, ALTER, INDEX, DROP).
     pub missing: Vec<String>,
     /// May create databases.
     pub create_database: bool,
@@ -105,6 +117,9 @@ pub struct GrantFacts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlacementFacts {
+    /// The server's addresses as resolved from `from` (for a container-only name: the addresses
+    /// Docker gives it). The client's docs want the database on a separate physical server in
+    /// production.
     pub addresses: Vec<String>,
     /// One of the addresses belongs to this machine.
     pub local: bool,
@@ -125,9 +140,13 @@ pub struct DatabaseFacts {
     pub how_to_configure: Option<String>,
     /// The configured engine: `mysql` or `postgresql`.
     pub engine: Option<String>,
+    /// Host name or IP address as configured; null when no database is configured.
     pub host: Option<String>,
+    /// TCP port as configured (or the engine's default); null when none is configured.
     pub port: Option<u16>,
+    /// The user to log in as; null when none is configured.
     pub user: Option<String>,
+    /// A password was given (it never enters the document).
     pub password_set: bool,
     /// Which forbidden characters the password contains (never the password).
     pub password_forbidden_chars: Vec<String>,
@@ -136,10 +155,17 @@ pub struct DatabaseFacts {
     pub connect_outcome: Option<String>,
     /// TCP + TLS + authentication, in microseconds.
     pub connect_us: Option<f64>,
+    /// The server's product and version; unavailable with the classified, password-free reason when
+    /// connecting failed; null when no database is configured.
     pub server: Option<Fact<ServerFacts>>,
+    /// `SELECT 1` round-trip times on one connection (the docs ask for "only a few milliseconds of
+    /// latency"); null when none is configured.
     pub latency: Option<Fact<LatencyFacts>>,
+    /// Server settings the client depends on; null when none is configured.
     pub settings: Option<Fact<ServerSettings>>,
+    /// The user's privileges; null when none is configured.
     pub grants: Option<Fact<GrantFacts>>,
+    /// Whether the server runs on this machine; null when none is configured.
     pub placement: Option<Fact<PlacementFacts>>,
     /// Where the name was resolved and the connection made: `container NAME` (inside its
     /// network namespace, with its hosts file and name servers, as the client does) or
@@ -859,6 +885,12 @@ pub const GROUP: super::group::Declared = super::group::Declared {
 
 /// Gathers the database facts. The settings come from the operator or, last, the running
 /// coreapp (`peers.coreapp`); the other containers are where the name may also be looked up.
+///
+/// # Errors
+///
+/// The settings cannot be used: a malformed db.env (with `file:line`), an unreadable password file,
+/// a flag or URL that names no usable database (see [`settings::resolve`]), or the name lookup's
+/// task crashed. A database that cannot be reached is not an error: it is the `connect_outcome`.
 pub async fn gather(opts: &DbOptions, peers: &Peers) -> Result<DatabaseFacts, String> {
     let container = peers.coreapp.as_ref().map(|c| (c.name.as_str(), &c.env));
     let Some(t) = settings::resolve(&opts.flags, opts.config.as_ref(), container)? else {

@@ -20,12 +20,18 @@ use crate::facts::netns::{self, Vantage};
 pub struct TcpFailure {
     /// `refused`, `timeout` or `other`.
     pub outcome: &'static str,
+    /// What happened, for the report (the address tried and the OS error; no password ever).
     pub message: String,
 }
 
 /// Connects to the first of `addrs` that accepts, from inside `vantage`, within `timeout`
 /// overall; returns the stream and the address that answered. Never blocks longer than
 /// `timeout` and a little: a thread stuck in the namespace is abandoned.
+///
+/// # Errors
+///
+/// A [`TcpFailure`]: the namespace cannot be entered, every address refused or failed, or `timeout`
+/// passed.
 pub fn connect_from(
     vantage: &Vantage,
     addrs: &[String],
@@ -95,6 +101,7 @@ fn connect_first(
 
 /// A loopback port whose one connection is joined to a stream made elsewhere.
 pub struct Relay {
+    /// The loopback port (on 127.0.0.1) the driver connects to.
     pub port: u16,
     task: tokio::task::JoinHandle<()>,
 }
@@ -108,6 +115,10 @@ impl Drop for Relay {
 impl Relay {
     /// Listens on 127.0.0.1 (a free port) and joins the first connection of our own user to
     /// `upstream`.
+    ///
+    /// # Errors
+    ///
+    /// Binding the loopback listener or handing `upstream` to tokio failed.
     pub async fn start(upstream: TcpStream) -> std::io::Result<Relay> {
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let here = listener.local_addr()?;

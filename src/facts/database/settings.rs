@@ -17,6 +17,10 @@ use crate::secret::Secret;
 
 /// serde `deserialize_with` for `database.engine`: one of the engines the client supports,
 /// checked when the config loads (the error is located at the value).
+///
+/// # Errors
+///
+/// The engine named is not MySQL or PostgreSQL; the message lists the accepted names.
 pub fn engine_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let v: Option<String> = Option::deserialize(d)?;
     if let Some(name) = &v
@@ -32,7 +36,10 @@ pub fn engine_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Stri
 /// The two engines the client supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
+    /// MySQL (or MariaDB, which speaks its protocol): `WA_DB_ENGINE=MYSQL`, MySQL 5.7.xx or 8.0.xx
+    /// per the client's docs.
     Mysql,
+    /// PostgreSQL: `WA_DB_ENGINE=PGSQL`, PostgreSQL 11.x, 12.x or 13.x per the client's docs.
     Postgres,
 }
 
@@ -45,12 +52,15 @@ impl Engine {
             _ => None,
         }
     }
+    /// The engine as the facts document names it: `mysql` or `postgresql`.
     pub fn name(self) -> &'static str {
         match self {
             Engine::Mysql => "mysql",
             Engine::Postgres => "postgresql",
         }
     }
+    /// The engine's standard TCP port (3306 for MySQL, 5432 for PostgreSQL), used when no port is
+    /// given.
     pub fn default_port(self) -> u16 {
         match self {
             Engine::Mysql => 3306,
@@ -62,20 +72,34 @@ impl Engine {
 /// Client TLS files (`WA_DB_SSL_CA/CERT/KEY`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsFiles {
+    /// CA certificate file to verify the server with (`WA_DB_SSL_CA`).
     pub ca: Option<PathBuf>,
+    /// Client certificate file (`WA_DB_SSL_CERT`).
     pub cert: Option<PathBuf>,
+    /// The client certificate's private key file (`WA_DB_SSL_KEY`).
     pub key: Option<PathBuf>,
 }
 
 /// A database to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbTarget {
+    /// Which engine's protocol to speak.
     pub engine: Engine,
+    /// Host name or IP address of the server, as configured (`WA_DB_HOSTNAME`); resolved later,
+    /// where the connection is made from.
     pub host: String,
+    /// TCP port (`WA_DB_PORT`, else the engine's default).
     pub port: u16,
+    /// The user to log in as (`WA_DB_USERNAME`).
     pub user: String,
+    /// The password (`WA_DB_PASSWORD`, a password file, or the URL's); never printed. None: connect
+    /// without one.
     pub password: Option<Secret>,
+    /// The database to connect to (a URL's path, the config's `database`); None: the engine's
+    /// default for the user.
     pub database: Option<String>,
+    /// Client TLS files; all None: the engine's default TLS negotiation without client
+    /// certificates.
     pub tls: TlsFiles,
     /// Which source gave these settings, for the report.
     pub source: String,
@@ -88,11 +112,15 @@ pub struct DatabaseConfig {
     /// `mysql` or `postgres` (`MYSQL`, `PGSQL` too); anything else is a config error.
     #[serde(default, deserialize_with = "engine_name")]
     pub engine: Option<String>,
+    /// Host name or IP address of the server.
     pub host: Option<String>,
+    /// TCP port (default: the engine's, 3306 or 5432).
     pub port: Option<u16>,
+    /// The user to log in as.
     pub user: Option<String>,
     /// A file holding the password (never the password itself in the config).
     pub password_file: Option<PathBuf>,
+    /// The database to connect to (default: the engine's default for the user).
     pub database: Option<String>,
     /// A db.env to read instead of the fields above.
     pub env_file: Option<PathBuf>,
@@ -104,12 +132,21 @@ pub struct DatabaseConfig {
 /// The operator's flags.
 #[derive(Debug, Clone, Default)]
 pub struct DbFlags {
+    /// `--db-url` (`mysql://user:pass@host:3306/db`, `postgres://…`); wins over every other
+    /// setting.
     pub url: Option<String>,
+    /// `--db-host`: with `--db-engine` and `--db-user`, names the database without a URL.
     pub host: Option<String>,
+    /// `--db-port` (default: the engine's).
     pub port: Option<u16>,
+    /// `--db-user`.
     pub user: Option<String>,
+    /// `--db-engine`: `mysql` or `postgres` (`MYSQL`, `PGSQL`, `postgresql` work too).
     pub engine: Option<String>,
+    /// `--db-password-file`: a file whose first line is the password (else `WA_DB_PASSWORD` from
+    /// the environment).
     pub password_file: Option<PathBuf>,
+    /// `--db-env`: a WhatsApp `db.env` to read the settings from.
     pub env_file: Option<PathBuf>,
     /// `WA_DB_PASSWORD` of preflight's own environment (`settings::gather_options` reads it):
     /// the password for flag- and config-given settings that name no password file.
@@ -127,6 +164,11 @@ fn read_password(path: &Path) -> Result<Secret, String> {
 
 /// Parses a db.env file (`KEY=VALUE` lines; `#` comments, quotes, CRLF and `export` prefixes
 /// allowed). Errors name the file and line but never repeat the line: it may hold the password.
+///
+/// # Errors
+///
+/// `NAME:LINE: …` for a line that is not `KEY=VALUE`, a quote without its closing quote, text after
+/// a closing quote, or a `WA_DB_PORT` that is not a port from 1 to 65535.
 pub fn parse_env_file(name: &str, text: &str) -> Result<HashMap<String, String>, String> {
     let mut vars = HashMap::new();
     for (i, raw) in text.lines().enumerate() {
@@ -197,6 +239,12 @@ fn shown_word(value: &str) -> String {
 }
 
 /// Builds a target from `WA_DB_*` variables.
+///
+/// # Errors
+///
+/// `SOURCE: … is not set` when `WA_DB_ENGINE`, `WA_DB_HOSTNAME` or `WA_DB_USERNAME` is missing; an
+/// engine other than MySQL or PostgreSQL; a `WA_DB_PORT` that is not a port. Values are never
+/// quoted, except a short engine name.
 pub fn from_wa_env(vars: &HashMap<String, String>, source: &str) -> Result<DbTarget, String> {
     let get = |k: &str| {
         vars.get(k)
@@ -327,6 +375,12 @@ fn from_env_file(path: &Path) -> Result<DbTarget, String> {
 }
 
 /// Picks the settings; `Ok(None)` when no source names a database.
+///
+/// # Errors
+///
+/// The first source found is unusable: `--db-url` that is not a `mysql://` or `postgres://` URL, a
+/// missing engine, host or user, an unreadable password file or db.env, or an error of
+/// [`parse_env_file`] / [`from_wa_env`]; the message names the source.
 pub fn resolve(
     flags: &DbFlags,
     config: Option<&DatabaseConfig>,

@@ -24,14 +24,22 @@ use crate::secret::fingerprint;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// The core application (`docker.whatsapp.biz/coreapp`): messaging, the database, the media
+    /// volume.
     Coreapp,
+    /// The web application (`docker.whatsapp.biz/web`): the REST API, published on container port
+    /// 443.
     Webapp,
 }
 
 /// Image repositories that identify each role.
 #[derive(Debug, Clone)]
 pub struct ImagePatterns {
+    /// Repositories whose containers are coreapps: `docker.whatsapp.biz/coreapp`, and any
+    /// the config's `docker.coreapp_images` adds (mirrored registries).
     pub coreapp: Vec<String>,
+    /// Repositories whose containers are webapps: `docker.whatsapp.biz/web`, and any the
+    /// config's `docker.webapp_images` adds.
     pub webapp: Vec<String>,
 }
 
@@ -65,7 +73,6 @@ impl ImagePatterns {
     }
 }
 
-/// `registry:5000/a/b:tag@sha256:…` → `registry:5000/a/b`.
 /// Image repositories of database containers (`mysql:8.0`, `bitnami/postgresql`, …).
 pub fn is_database_image(image: &str) -> bool {
     let repo = repository(image);
@@ -82,6 +89,8 @@ pub fn is_database_image(image: &str) -> bool {
     )
 }
 
+/// The repository of an image reference, without tag or digest: `registry:5000/a/b:tag@sha256:…` →
+/// `registry:5000/a/b`.
 pub fn repository(image: &str) -> &str {
     let no_digest = image.split('@').next().unwrap_or(image);
     match no_digest.rfind(':') {
@@ -124,9 +133,14 @@ pub const MEDIA_PATH: &str = "/usr/local/wamedia";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PortFacts {
+    /// The port inside the container (443 for the webapp's API).
     pub container_port: u16,
+    /// `tcp` or `udp`.
     pub protocol: String,
+    /// The host address it is bound to (`0.0.0.0`, `127.0.0.1`); null when Docker gives none.
     pub host_ip: Option<String>,
+    /// The host port, as Docker reports it (a string, e.g. `9090`); null when Docker chose none
+    /// yet.
     pub host_port: Option<String>,
 }
 
@@ -134,8 +148,12 @@ pub struct PortFacts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MountFacts {
+    /// The path inside the container (`/usr/local/wamedia`).
     pub destination: String,
+    /// The host path (a bind mount's, or the named volume's directory under Docker's data root);
+    /// null when Docker gives none.
     pub source: Option<String>,
+    /// Docker's mount type (`bind`, `volume`, `tmpfs`); null when not reported.
     pub kind: Option<String>,
 }
 
@@ -143,18 +161,28 @@ pub struct MountFacts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerFacts {
+    /// The container's name, without Docker's leading `/`.
     pub name: String,
+    /// The container ID, first 12 hex digits.
     pub id: String,
+    /// Coreapp or webapp, from the image repository.
     pub role: Role,
+    /// The image reference as the container was created with it
+    /// (`docker.whatsapp.biz/web:v2.51.2`).
     pub image: String,
     /// The image tag (`v2.51.2`), the client version.
     pub version: Option<String>,
     /// `running`, `exited`, `restarting`, …
     pub state: String,
+    /// Docker's `State.Running`.
     pub running: bool,
+    /// Docker's `State.Restarting` (in a restart loop).
     pub restarting: bool,
+    /// Exit code of the last run; null when Docker does not say.
     pub exit_code: Option<i64>,
+    /// How many times Docker restarted it.
     pub restart_count: i64,
+    /// When it last started (RFC 3339 as Docker reports it); null when it never started.
     pub started_at: Option<String>,
     /// Health-check status (`healthy`, `unhealthy`, `starting`), null without a health check.
     pub health: Option<String>,
@@ -162,12 +190,15 @@ pub struct ContainerFacts {
     pub ports: Vec<PortFacts>,
     /// Container ports (tcp) that are published, for simple rules.
     pub published_ports: Vec<u16>,
+    /// Its mounts, in Docker's order.
     pub mounts: Vec<MountFacts>,
+    /// The `destination` of each mount, for simple rules (`contains "/usr/local/wamedia"`).
     pub mount_destinations: Vec<String>,
     /// The `EXPIRES_ON` label (YYYY-MM-DD): when this client version expires.
     pub expires_on: Option<String>,
     /// Days from the facts' collection time to `expires_on` (negative: expired).
     pub expires_in_days: Option<i64>,
+    /// Capabilities dropped (`cap_drop`, e.g. `MKNOD` as the setup scripts' compose files drop it).
     pub cap_drop: Vec<String>,
     /// Names of all env vars set (values are not recorded).
     pub env_names: Vec<String>,
@@ -203,8 +234,11 @@ pub struct DbEnvMismatch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaFacts {
+    /// Each WhatsApp container found, running or not.
     pub containers: Vec<ContainerFacts>,
+    /// How many coreapp containers were found.
     pub coreapp_count: usize,
+    /// How many webapp containers were found.
     pub webapp_count: usize,
     /// Distinct client versions across the containers.
     pub versions: Vec<String>,
@@ -238,10 +272,13 @@ pub struct Peers {
 /// an alias given with `docker run --network-alias` is missing on engines before API 1.44.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkName {
+    /// The name Docker's embedded DNS answers to.
     pub name: String,
     /// `container name`, `compose service` or `network alias`.
     pub kind: &'static str,
+    /// The container that carries it.
     pub container: String,
+    /// The user-defined network it resolves on.
     pub network: String,
     /// The container's address on that network, when it has one (running).
     pub address: Option<String>,
@@ -391,6 +428,12 @@ fn db_env_mismatches(peers: &Peers, salt: &[u8]) -> HashMap<String, DbEnvMismatc
 
 /// Lists and inspects the WhatsApp containers; also returns the running coreapp and webapp
 /// (preferred over stopped ones) for the checks that look from them.
+///
+/// # Errors
+///
+/// The Docker API's failure (listing or inspecting a container), described for the operator, or
+/// that the system has no randomness for the fingerprint salt. A container removed between listing
+/// and inspecting is skipped, not an error.
 pub async fn gather(
     docker: &Docker,
     patterns: &ImagePatterns,

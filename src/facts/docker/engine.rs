@@ -17,19 +17,25 @@ pub struct EngineFacts {
     pub version: String,
     /// Its numeric part (`20.10.24`), null if it has none.
     pub version_numeric: Option<String>,
+    /// The API version the engine speaks (`1.43`); null when not reported.
     pub api_version: Option<String>,
     /// `linux` for a Linux engine.
     pub os: Option<String>,
+    /// The engine's architecture (`x86_64`, `aarch64`).
     pub arch: Option<String>,
     /// The kernel the daemon runs on (`5.15.90.1-microsoft-standard-WSL2` under WSL).
     pub kernel: Option<String>,
     /// `OperatingSystem` (`Docker Desktop`, `Debian GNU/Linux 12 (bookworm)`).
     pub operating_system: Option<String>,
+    /// The storage driver (`overlay2`, `devicemapper`).
     pub storage_driver: Option<String>,
     /// The filesystem under the storage driver (`extfs`, `xfs`), from its driver status.
     pub backing_fs: Option<String>,
+    /// `systemd` or `cgroupfs`.
     pub cgroup_driver: Option<String>,
+    /// `1` or `2`.
     pub cgroup_version: Option<String>,
+    /// Docker's data root (`/var/lib/docker`); feeds the storage facts' Docker path.
     pub root_dir: Option<String>,
     /// `SecurityOptions` as reported (`name=seccomp,profile=default`, `name=rootless`).
     pub security_options: Vec<String>,
@@ -37,7 +43,9 @@ pub struct EngineFacts {
     pub seccomp: bool,
     /// Its profile: `default`, `builtin`, `unconfined` or a file path.
     pub seccomp_profile: Option<String>,
+    /// The daemon runs rootless (`name=rootless` among its security options).
     pub rootless: bool,
+    /// Containers keep running while the daemon restarts; null when not reported.
     pub live_restore: Option<bool>,
     /// The engine is a desktop product that runs Linux in a VM on another OS (Docker Desktop,
     /// Docker for Mac/Windows, Boot2Docker, Rancher Desktop, OrbStack): see [`product`].
@@ -180,6 +188,12 @@ async fn probe_unix(path: &Path, deadline: Duration) -> std::io::Result<()> {
 /// Opens a client for `endpoint`, checking a unix socket first (within `timeout`) so that a
 /// missing socket, a permission problem or a wedged daemon is named instead of surfacing as a
 /// generic connection error.
+///
+/// # Errors
+///
+/// Why it cannot connect, in words: an endpoint that is neither `unix://` nor `tcp://`, a missing
+/// socket, permission denied (naming the group to join), a refused connection (a stale socket), or
+/// no answer within `timeout`.
 pub async fn connect(endpoint: &str, timeout: Duration) -> Result<Docker, String> {
     let secs = timeout.as_secs().max(1);
     if let Some(path) = endpoint
@@ -234,6 +248,11 @@ pub fn describe(what: &str, e: &bollard::errors::Error) -> String {
 }
 
 /// Asks `/version` and `/info` and builds the engine facts.
+///
+/// # Errors
+///
+/// The request failed or timed out, described by [`describe`]; or the answer has no version (not a
+/// Docker Engine).
 pub async fn gather(docker: &Docker) -> Result<EngineFacts, String> {
     let version = docker
         .version()
@@ -251,6 +270,10 @@ fn enum_text<T: Serialize>(v: &Option<T>) -> Option<String> {
 }
 
 /// Builds engine facts from the two answers.
+///
+/// # Errors
+///
+/// `/version` answered without a `Version`: not a Docker Engine.
 pub fn engine_facts(version: &SystemVersion, info: &SystemInfo) -> Result<EngineFacts, String> {
     let raw = version
         .version

@@ -47,18 +47,27 @@ pub const MAX_DECOMPRESSED: u64 = 16 << 30;
 /// Why a log could not be read from its files (the caller then uses the Engine API).
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// A log, rotated or scratch file could not be opened, read, decompressed or written.
     #[error("cannot read {path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// The operating system's (or decompressor's) error.
         #[source]
         source: io::Error,
     },
+    /// A line that is not a dockerd json-file entry (not JSON, no RFC 3339 UTC time, longer
+    /// than [`MAX_ENTRY`]).
     #[error("{path}: byte {offset}: {why}")]
     Entry {
+        /// The file.
         path: String,
+        /// Where the entry starts, in bytes from the start of the file.
         offset: u64,
+        /// What is wrong with it.
         why: String,
     },
+    /// dockerd rotated the files five times in a row while they were being opened.
     #[error("the log rotated while its files were being opened")]
     Rotating,
 }
@@ -89,6 +98,11 @@ pub struct Entry<'a> {
 }
 
 /// Parses one line of a json-file log (without its `\n`).
+///
+/// # Errors
+///
+/// A message when the line is not JSON with `log`, `stream` and `time`, or its time is not RFC 3339
+/// UTC as dockerd writes it.
 pub fn parse(line: &[u8]) -> Result<Entry<'_>, String> {
     let raw: RawEntry<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
     let time = match raw.time {
@@ -187,7 +201,9 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// The time window, in nanoseconds since the epoch, as the API applies it.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
+    /// Entries before this are left out; None: from the first entry.
     pub since_ns: Option<i128>,
+    /// Entries after this are left out; None: to the last entry.
     pub until_ns: Option<i128>,
 }
 
@@ -348,6 +364,11 @@ impl Segment {
 /// A container's json-file log and its `max-file` option, from `docker inspect`; why not,
 /// when it uses another driver or reports no file. (Whether the file is on this host is the
 /// caller's to know: the engine must be reached over a local socket.)
+///
+/// # Errors
+///
+/// Why the files cannot be used: the container logs with another driver (named), or Docker reports
+/// no `LogPath`.
 pub fn log_file_of(
     inspect: &bollard::models::ContainerInspectResponse,
 ) -> Result<(PathBuf, u32), String> {
@@ -378,7 +399,7 @@ pub fn log_file_of(
 /// A place in the log: segment index and byte offset.
 type Pos = (usize, u64);
 
-/// What [`read`] did.
+/// What [`JsonLog::read`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     /// Bytes written.
@@ -399,6 +420,11 @@ pub struct JsonLog {
 /// Opens the log at `path` (a container's `LogPath`) with the rotated files dockerd reads for
 /// `max_file` (the `max-file` log option, 1 when unset), oldest first, decompressing the
 /// `.gz` ones whose last entry is not before `since_ns` − [`SLACK_NS`] into `scratch`.
+///
+/// # Errors
+///
+/// [`ReadError::Io`] when a file cannot be opened or a rotated `.gz` cannot be decompressed into
+/// `scratch`; [`ReadError::Rotating`] when dockerd keeps rotating.
 pub fn open(
     path: &Path,
     max_file: u32,
@@ -610,6 +636,11 @@ impl JsonLog {
     /// Writes to `out` what the API sends for `window`, keeping only the newest entries once
     /// at least `want` bytes are written (then [`Outcome::cut`] is set). `scratch` holds the
     /// blocks meanwhile (they are produced newest first).
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError::Io`] when a file cannot be read or `out`/`scratch` cannot be written;
+    /// [`ReadError::Entry`] for a line that is not a json-file entry.
     pub fn read(
         &self,
         window: &Window,

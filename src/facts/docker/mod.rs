@@ -29,7 +29,10 @@ use statx::StatxProbe;
 pub struct DockerOptions {
     /// `--docker-host`, or null for `DOCKER_HOST` / the default socket.
     pub host: Option<String>,
+    /// The daemon.json to read (`--daemon-json`, config `docker.daemon_json`; default
+    /// `/etc/docker/daemon.json`).
     pub daemon_json: PathBuf,
+    /// Image repositories that make a container a coreapp or a webapp.
     pub images: ImagePatterns,
     /// Run the statx container probe.
     pub statx_probe: bool,
@@ -53,7 +56,9 @@ impl Default for DockerOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DaemonJson {
+    /// The file read (or looked for).
     pub path: String,
+    /// Whether it exists; a missing daemon.json is normal (no custom settings).
     pub exists: bool,
     /// `seccomp-profile`, when set.
     pub seccomp_profile: Option<String>,
@@ -65,24 +70,37 @@ pub struct DaemonJson {
 pub struct DockerFacts {
     /// Where the engine was reached (`unix:///var/run/docker.sock`).
     pub endpoint: String,
+    /// Version, platform, storage, cgroup and security settings from `/version` and `/info`.
     pub engine: EngineFacts,
+    /// `/etc/docker/daemon.json` (or `--daemon-json`); unavailable with `file:line:column` when it
+    /// is not JSON.
     pub daemon_json: Fact<DaemonJson>,
     /// The custom seccomp profile's verdict on statx; null when the daemon uses Docker's
     /// built-in default profile.
     pub seccomp_profile: Option<Fact<ProfileVerdict>>,
     /// The executed probe; null when disabled (`--no-statx-probe`).
     pub statx_probe: Option<Fact<StatxProbe>>,
+    /// The WhatsApp containers; unavailable when listing or inspecting them failed.
     pub wa: Fact<WaFacts>,
 }
 
 /// A connected engine and its self-description: the first step.
 pub struct Connected {
+    /// The API client, for the later steps.
     pub docker: Docker,
+    /// Where the engine answered (`unix:///var/run/docker.sock`, `tcp://host:2375`).
     pub endpoint: String,
+    /// What `/version` and `/info` said.
     pub engine: EngineFacts,
 }
 
 /// Connects and reads `/version` and `/info`.
+///
+/// # Errors
+///
+/// Why the engine cannot be used, in words an operator can act on: no socket, permission denied
+/// (naming the group to join), a stale socket, no answer within `opts.deadline`, or an answer that
+/// is not the Docker API.
 pub async fn connect(opts: &DockerOptions) -> Result<Connected, String> {
     let endpoint = engine::endpoint(opts.host.as_deref());
     let docker = engine::connect(&endpoint, opts.deadline).await?;
@@ -102,6 +120,10 @@ pub async fn connect(opts: &DockerOptions) -> Result<Connected, String> {
 }
 
 /// Reads daemon.json (absent is normal: no custom settings).
+///
+/// # Errors
+///
+/// A message when the file exists but cannot be read, or is not JSON (with `file:line:column`).
 pub fn read_daemon_json(path: &std::path::Path) -> Result<DaemonJson, String> {
     let shown = path.display().to_string();
     let text = match crate::input::read_text(path, "daemon.json", crate::input::TEXT_LIMIT) {

@@ -43,10 +43,20 @@ pub struct ProfileVerdict {
 /// Why a profile could not be judged.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProfileError {
+    /// The text is not JSON.
     #[error("{path}: not valid JSON: {why}")]
-    Json { path: String, why: String },
+    Json {
+        /// The profile's path (or name, for a container's inline profile).
+        path: String,
+        /// The parser's message, with line and column.
+        why: String,
+    },
+    /// JSON without `defaultAction`: not a seccomp profile.
     #[error("{path}: no `defaultAction`, so this is not a seccomp profile")]
-    NoDefault { path: String },
+    NoDefault {
+        /// The profile's path (or name).
+        path: String,
+    },
 }
 
 /// Docker's name for the host architecture, as profiles' `arches` use it (moby `goToNative`).

@@ -41,6 +41,7 @@ pub struct StatxProbe {
     pub errno_name: Option<String>,
     /// A `--security-opt` the probe container was given, if any (tests use this).
     pub security_opt: Option<String>,
+    /// How long the whole probe took (import, create, run, remove), in milliseconds.
     pub duration_ms: u64,
 }
 
@@ -134,6 +135,11 @@ fn errno_name(errno: i64) -> Option<&'static str> {
 /// Removes probe containers and images created more than `older_than` ago: leftovers of an
 /// interrupted run. Younger ones may belong to a run still in progress (a timer and an
 /// operator can run checks at the same time).
+///
+/// # Errors
+///
+/// A message when the leftover containers or images cannot be listed; one that cannot be removed is
+/// logged and skipped.
 pub async fn remove_leftovers(docker: &Docker, older_than: Duration) -> Result<usize, String> {
     let cutoff = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -199,6 +205,13 @@ pub const GROUP: crate::facts::group::Declared = crate::facts::group::Declared {
 
 /// Runs the probe. `security_opt` adds one `--security-opt` (e.g. `seccomp=<json>`); the
 /// normal check passes none, so the daemon's default profile applies.
+///
+/// # Errors
+///
+/// Why the probe could not run: the host is not x86-64, leftovers of earlier runs cannot be listed
+/// ([`remove_leftovers`]), no randomness for its name, or importing the image or creating, starting
+/// or waiting for the container failed (the Engine API's words). A statx that is refused is not an
+/// error: it is the result.
 pub async fn run(docker: &Docker, security_opt: Option<String>) -> Result<StatxProbe, String> {
     if std::env::consts::ARCH != "x86_64" {
         return Err(format!(
