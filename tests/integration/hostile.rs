@@ -7,7 +7,8 @@
 //! Each case runs the real binary and asserts the outcome within a generous deadline that
 //! proves "does not hang", not a performance target.
 
-mod common;
+use crate::common;
+use crate::common::serial;
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -15,18 +16,10 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::daemon::{Daemon, gauge, http};
 use common::{fixture, preflight};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// The daemons and the bundle kill test compete for the same two cores: one at a time.
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// The binary under test, as a plain process (for signals and deadlines).
 fn bin() -> Command {

@@ -1,5 +1,4 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)] // each test binary uses a different subset
 
 pub mod daemon;
 pub mod fake_docker;
@@ -7,6 +6,7 @@ pub mod fake_webapp;
 pub mod imitation;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use assert_cmd::Command;
 
@@ -14,6 +14,23 @@ use assert_cmd::Command;
 pub const DOCKER_SOCK: &str = "/var/run/docker.sock";
 /// The second real dockerd, whose default seccomp profile denies statx.
 pub const DENY_SOCK: &str = "/run/wa-preflight-test/docker-deny.sock";
+
+/// What the tests share outside this process, held by one test at a time:
+/// - the test bed's dockerd: the container rules see every container on it, tests remove
+///   what carries the test label, and the leftover test removes young statx probes on purpose,
+///   so every test that creates containers, runs the probe or bundles live containers holds it;
+/// - the machine's trust store, which `trust_store` changes (every TLS run reads it);
+/// - two quiet cores for what is measured: the database latency through a delaying proxy, the
+///   daemons and the bundle kill test of `hostile`.
+///
+/// Every module runs in this one process (one test binary), so this is one lock for all of
+/// them; a test that panicked while holding it does not poison it for the others.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Takes [`SERIAL`]: the returned guard holds it until dropped.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// `preflight` with no operator config of this machine leaking in.
 pub fn preflight() -> Command {

@@ -2,26 +2,19 @@
 //! (`/usr/local/share/ca-certificates` + `update-ca-certificates`) is trusted by the client API
 //! check and the webhook probe with no CA option given; removed again, the same server is a
 //! named TLS failure. The machine's store is restored on every exit path (a guard's `Drop`,
-//! which also runs when an assertion panics), and the tests of this binary that touch the
-//! store take turns. The server is the FAKE webapp (tests/common/fake_webapp.rs): no real
+//! which also runs when an assertion panics), and the tests that touch the store hold
+//! `common::serial()` (every TLS run of the other modules reads the store). The server is the FAKE webapp (tests/integration/common/fake_webapp.rs): no real
 //! WhatsApp client can run here.
 
-mod common;
+use crate::common;
+use crate::common::serial;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
 
 use common::fake_webapp::{Behaviour, FakeWebapp, TestPki};
 use common::{assert_verdict, check_json, quiet_network, write};
-
-/// Serialises every test here that reads or changes the machine's trust store.
-static STORE: Mutex<()> = Mutex::new(());
-
-fn store_lock() -> MutexGuard<'static, ()> {
-    STORE.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 const LOCAL_DIR: &str = "/usr/local/share/ca-certificates";
 const CERTS_DIR: &str = "/etc/ssl/certs";
@@ -121,7 +114,7 @@ impl Drop for InstalledCa {
 /// with no CA option; taken out of the store, both name the TLS failure.
 #[test]
 fn a_ca_in_the_system_store_is_trusted_and_its_removal_is_a_named_tls_failure() {
-    let _s = store_lock();
+    let _s = serial();
     let dir = tempfile::tempdir().unwrap();
     let pki = TestPki::new();
     let fake = FakeWebapp::start(&pki, Behaviour::default());
@@ -197,7 +190,7 @@ fn a_ca_in_the_system_store_is_trusted_and_its_removal_is_a_named_tls_failure() 
 /// takes the trust away again, whatever the store holds.
 #[test]
 fn ssl_cert_file_replaces_the_platform_store() {
-    let _s = store_lock();
+    let _s = serial();
     let dir = tempfile::tempdir().unwrap();
     let pki = TestPki::new();
     let fake = FakeWebapp::start(&pki, Behaviour::default());

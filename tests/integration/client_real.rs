@@ -1,11 +1,11 @@
-//! The running-client rules against a FAKE webapp API (tests/common/fake_webapp.rs: no real
+//! The running-client rules against a FAKE webapp API (tests/integration/common/fake_webapp.rs: no real
 //! client can run here), in-process and inside an imitation deployment on the real dockerd,
 //! plus network reach from inside a container's namespace: listeners, a fake CONNECT proxy,
 //! closed ports, a black hole and a name that does not resolve.
 
-mod common;
+use crate::common;
+use crate::common::serial;
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::fake_webapp::{
@@ -16,13 +16,6 @@ use common::imitation::{Cleanup, Spec, import_image, run};
 use common::{
     DOCKER_SOCK, assert_verdict, check_json, docker, quiet_network, require_daemon, verdict, write,
 };
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// The tests share the test containers' label, so they take turns.
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// In-process fake: TLS choices, tokens and logins, every health shape, slow and garbage
 /// answers, support, the webhook and its probe.

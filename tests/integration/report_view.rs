@@ -2,7 +2,7 @@
 //! and `-v`, fitting the width, observed values that are never placeholders, one failure
 //! reported once, and `explain`/`rules` in words and within the width.
 
-mod common;
+use crate::common;
 
 use common::{fixture, preflight};
 

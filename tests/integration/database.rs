@@ -3,7 +3,8 @@
 //! as MySQL 8.0.36 and 5.7.44 (`--version=`). Latency is added by a delaying TCP proxy in this
 //! file; a black-hole listener stands in for a server that accepts and never answers.
 
-mod common;
+use crate::common;
+use crate::common::serial;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,14 +13,6 @@ use std::time::Duration;
 use common::fake_webapp::listen_in;
 use common::imitation::{Cleanup, Spec, import_image, run};
 use common::{DOCKER_SOCK, assert_verdict, check_json, docker, preflight, require_daemon, verdict};
-
-/// The latency test measures milliseconds on a 2-core machine: the other tests of this file,
-/// each starting preflight processes, must not run beside it.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 const MARIADB: u16 = 13306;
 const POSING_80: u16 = 13307;

@@ -3,7 +3,7 @@
 //! plain log, windows, rotated and compressed rotated files, a log being written, a line
 //! longer than the cap; and the Engine API for other log drivers, as the manifest records.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -217,6 +217,7 @@ fn now() -> i64 {
 #[test]
 fn log_files_give_the_bytes_the_engine_api_gives() {
     require_daemon(DOCKER_SOCK);
+    let _s = common::serial(); // the shared dockerd: its containers and probes
     import_image(IMAGE, None);
     let names = [
         "wapf-logs-plain",
@@ -378,6 +379,7 @@ fn log_files_give_the_bytes_the_engine_api_gives() {
 #[test]
 fn a_line_longer_than_the_cap() {
     require_daemon(DOCKER_SOCK);
+    let _s = common::serial(); // the shared dockerd: its containers and probes
     import_image(IMAGE, None);
     let names = ["wapf-logs-long", "wapf-logs-long-rotated"];
     let _c = Containers::new(&names);

@@ -8,24 +8,17 @@
 //! PostgreSQL 13 on 127.0.0.1:15413). The checker must resolve and reach it
 //! from the coreapp's namespace, as the client does; from the host the name resolves nowhere.
 
-mod common;
+use crate::common;
+use crate::common::serial;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use common::fake_webapp::{TestPki, accept_forever, fake_client_in, listen_in};
 use common::imitation::{Cleanup, Spec, TEST_LABEL, import_image, run};
 use common::{DOCKER_SOCK, assert_verdict, check_json, docker, require_daemon, write};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// The tests share the test containers' label, so they take turns.
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 const COREAPP_IMAGE: &str = "docker.whatsapp.biz/coreapp:v2.51.2";
 const WEBAPP_IMAGE: &str = "docker.whatsapp.biz/web:v2.51.2";

@@ -1,22 +1,15 @@
 //! `preflight bundle` and `preflight redact` against the real dockerd of the test bed, with
 //! imitation WhatsApp containers whose env, labels, logs and files hold planted secrets.
 
-mod common;
+use crate::common;
+use crate::common::serial;
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
 
 use common::imitation::{Cleanup, Spec, import_image, run};
 use common::{DOCKER_SOCK, docker, preflight, require_daemon};
-
-/// Every test here creates WhatsApp-looking containers on the shared daemon.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 const DB_PASSWORD: &str = "Planted-DB-Pass-71";
 const WA_SECRET: &str = "Planted-WA-Secret-72";

@@ -2,7 +2,7 @@
 //! `-`, bundles; `-o -`; bundle names, hashes and previews), help and man pages, the formats CI
 //! tools read, and mistakes caught when rules and config load.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -201,6 +201,7 @@ fn stderr(out: &std::process::Output) -> String {
 #[test]
 fn bundle_names_itself_hashes_and_previews() {
     require_daemon(DOCKER_SOCK);
+    let _s = common::serial(); // the shared dockerd: its containers and probes
     let dir = tempfile::tempdir().unwrap();
     let facts = fixture("centos7");
     let bundle = |args: &[&str]| {

@@ -4,7 +4,7 @@
 //! a bundle could write it (as it is, percent-encoded, JSON-escaped, base64); the manifest
 //! counts each kind; the control file of innocent lines comes out byte for byte unchanged.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -345,6 +345,7 @@ fn preflight_redact_learns_from_the_bundle_and_refuses_a_leak_it_cannot_redact()
 
 #[test]
 fn compressed_includes_are_decompressed_capped_or_refused() {
+    let _s = common::serial(); // the shared dockerd: its containers and probes
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("app.log.gz");
     std::fs::write(
@@ -411,6 +412,7 @@ fn compressed_includes_are_decompressed_capped_or_refused() {
 #[test]
 fn the_corpus_passes_through_a_real_bundle_with_nothing_planted_left() {
     require_daemon(DOCKER_SOCK);
+    let _s = common::serial(); // the shared dockerd: its containers and probes
     let _c = Cleanup::new();
     import_image("docker.whatsapp.biz/coreapp:v2.51.2", Some("2099-12-31"));
     let mount = format!("{}:/corpus:ro", corpus().display());

@@ -4,24 +4,18 @@
 //! first run's one summary line, the landing page, and the timer's report file and journal line
 //! run from the shipped unit's own `ExecStart`.
 
-mod common;
+use crate::common;
+use crate::common::serial;
 
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::daemon::{Daemon, gauge};
 use common::imitation::{Spec, import_image, run};
 use common::{DOCKER_SOCK, require_daemon};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// One run an hour (only the first happens in a test), no Docker, no statx probe.
 const ONE_RUN_NO_DOCKER: [&str; 5] = [

@@ -2,13 +2,13 @@
 //! probe executed for real under the default profile and under one that denies statx, cleanup,
 //! and imitation WhatsApp deployments judged rule by rule.
 //!
-//! Tests that create containers on the shared daemon, or run the probe, hold `SERIAL`: the
+//! Tests that create containers on the shared daemon, or run the probe, hold `common::serial()`: the
 //! container rules see every container on the daemon, and the leftover cleanup test removes
 //! young probe containers on purpose.
 
-mod common;
+use crate::common;
+use crate::common::serial;
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use common::imitation::{Cleanup, Spec, TEST_LABEL, import_image, run};
@@ -17,12 +17,6 @@ use common::{
     verdict,
 };
 use wa_preflight::facts::docker::statx;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -206,7 +200,7 @@ fn permission_denied_names_the_group_to_join() {
 }
 
 /// The container-level `wa.*` rules: the running-client rules (API, health, support, webhook,
-/// links) need a client answering inside the containers, which tests/client_real.rs provides.
+/// links) need a client answering inside the containers, which tests/integration/client_real.rs provides.
 fn wa_statuses(v: &serde_json::Value) -> Vec<(String, String)> {
     const CLIENT: [&str; 5] = [
         "wa.api.",

@@ -1,8 +1,8 @@
 //! Engine answers no real daemon here can give, from a FAKE Docker API server
-//! (tests/common/fake_docker.rs): old and excluded versions, Docker Desktop, WSL, garbage,
+//! (tests/integration/common/fake_docker.rs): old and excluded versions, Docker Desktop, WSL, garbage,
 //! slowness and a socket that hangs up.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -13,21 +13,15 @@
 //! messages, so the checker reads them where it reads the client's: `docker logs`, crash logs
 //! and web.log inside the containers, and the kernel's log.
 
-mod common;
+use crate::common;
+use crate::common::serial;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use common::imitation::{Cleanup, Spec, import_image, run};
 use common::{DOCKER_SOCK, assert_verdict, check_json, docker, require_daemon, verdict};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 const COREAPP: &str = "docker.whatsapp.biz/coreapp:v2.51.2";
 const WEBAPP: &str = "docker.whatsapp.biz/web:v2.51.2";

@@ -1,7 +1,7 @@
 //! The `preflight` binary: exit codes, formats, bad input. Offline cases use fixture facts;
 //! the live cases gather from this machine for real.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 
@@ -344,6 +344,7 @@ fn rules_and_explain() {
 /// Gathers from this machine for real: the done-when of the foundation issue.
 #[test]
 fn live_check_on_this_machine() {
+    let _s = common::serial(); // the shared dockerd: its containers and probes
     let cpus = std::thread::available_parallelism().unwrap().get();
     let out = preflight()
         .args(["check", "--format", "json"])
@@ -394,6 +395,7 @@ fn live_check_on_this_machine() {
 
 #[test]
 fn live_facts_round_trip_through_check() {
+    let _s = common::serial(); // the shared dockerd: its containers and probes
     let dir = tempfile::tempdir().unwrap();
     let facts = dir.path().join("facts.json");
     preflight()

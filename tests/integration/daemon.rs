@@ -3,20 +3,19 @@
 //! with a broken config, SIGTERM during a run, request bursts, malformed requests, tokens and a
 //! corrupt history database.
 
-mod common;
+use crate::common;
+use crate::common::serial;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::daemon::{Daemon, gauge, http};
 use common::imitation::{Cleanup, Spec, import_image, run};
 use common::{DOCKER_SOCK, docker, require_daemon};
-
-static SERIAL: Mutex<()> = Mutex::new(());
 
 /// One run an hour (so only the first one happens during a test), no Docker, no probe.
 const ONE_RUN_NO_DOCKER: [&str; 5] = [
@@ -26,10 +25,6 @@ const ONE_RUN_NO_DOCKER: [&str; 5] = [
     "--docker-host",
     "unix:///nonexistent/docker.sock",
 ];
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// The daemon with `args`, started within 20 s.
 fn start(dir: &Path, args: &[&str]) -> Daemon {
