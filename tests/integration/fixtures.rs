@@ -1,14 +1,33 @@
-//! Every fixture host's facts against the embedded rules: each verdict pinned, in each profile
-//! the fixture lists. No services needed: evaluation is a pure function of the facts.
+//! Every fixture host's facts against the embedded rules: every verdict pinned, in each profile
+//! the fixture is judged in, as a reviewed insta snapshot beside the fixture
+//! (`fixtures/<host>/verdicts-<profile>.snap`); why a verdict is what it is stands in
+//! `fixtures/<host>/README.md`. A new rule adds one line to each snapshot, accepted with
+//! `cargo insta review`; a changed verdict of an old rule fails until reviewed. No services
+//! needed: evaluation is a pure function of the facts.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use wa_preflight::check::build_report;
 use wa_preflight::facts::load_facts_file;
 use wa_preflight::report::Status;
 use wa_preflight::rules::eval::EvalContext;
 use wa_preflight::rules::{Profile, RuleSet};
+
+/// Every fixture host and the profiles its verdicts are pinned in.
+const CASES: [(&str, &[Profile]); 9] = [
+    ("debian12-ci", &[Profile::Production, Profile::Development]),
+    ("centos7", &[Profile::Production]),
+    ("ubuntu1804", &[Profile::Production]),
+    ("rhel8", &[Profile::Production]),
+    ("wsl2", &[Profile::Production]),
+    (
+        "laptop-debian10",
+        &[Profile::Production, Profile::Development],
+    ),
+    ("alpine-musl", &[Profile::Production]),
+    ("client-starting", &[Profile::Production]),
+    ("client-stuck-ha", &[Profile::Production]),
+];
 
 /// The embedded rules' report on `facts`, judged on a fixed day.
 fn report(facts: &wa_preflight::facts::Facts, profile: Profile) -> wa_preflight::report::Report {
@@ -21,38 +40,53 @@ fn report(facts: &wa_preflight::facts::Facts, profile: Profile) -> wa_preflight:
     build_report(facts, &set, &ctx, time::OffsetDateTime::UNIX_EPOCH, 0).unwrap()
 }
 
-fn statuses(case: &str, profile: Profile) -> BTreeMap<String, Status> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(case);
-    let facts = load_facts_file(&dir.join("facts.json")).unwrap_or_else(|e| panic!("{case}: {e}"));
-    report(&facts, profile)
-        .results
-        .into_iter()
-        .map(|r| (r.id, r.status))
-        .collect()
-}
-
-fn expected(case: &str) -> BTreeMap<String, BTreeMap<String, Status>> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+fn fixture_dir(case: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(case)
-        .join("expected.yaml");
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+fn profile_name(profile: Profile) -> &'static str {
+    match profile {
+        Profile::Production => "production",
+        Profile::Development => "development",
+    }
+}
+
+/// Every rule's verdict on `case` in `profile`, one line per rule in the rule set's order:
+/// `id: status  # message` (a line break in a message shown as ⏎), so a review sees why, and
+/// the `id: status` part reads like the expected.yaml it replaced.
+fn verdicts(case: &str, profile: Profile) -> String {
+    let facts = load_facts_file(&fixture_dir(case).join("facts.json"))
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    let mut text = String::new();
+    for r in report(&facts, profile).results {
+        let message = r.message.replace('\n', " ⏎ ");
+        text.push_str(&format!("{}: {}  # {message}\n", r.id, r.status.as_str()));
+    }
+    text
+}
+
+/// Asserts `case`'s verdicts in each of its profiles against its reviewed snapshots.
 fn check_case(case: &str) {
-    let want = expected(case);
-    assert!(!want.is_empty(), "{case}: expected.yaml lists no profile");
-    for (profile, verdicts) in want {
-        let p = match profile.as_str() {
-            "production" => Profile::Production,
-            "development" => Profile::Development,
-            other => panic!("{case}: unknown profile {other}"),
-        };
-        // Every rule the embedded set has must be pinned, and nothing else.
-        assert_eq!(statuses(case, p), verdicts, "{case} in profile {profile}");
+    let (_, profiles) = CASES
+        .iter()
+        .find(|(c, _)| *c == case)
+        .unwrap_or_else(|| panic!("{case} is not in CASES"));
+    assert!(!profiles.is_empty(), "{case}: judged in no profile");
+    for &profile in *profiles {
+        let name = profile_name(profile);
+        insta::with_settings!({
+            snapshot_path => fixture_dir(case),
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+            description => format!(
+                "Every verdict of fixtures/{case}/facts.json in profile {name}, judged on \
+                 2026-11-25; why each is what it is: fixtures/{case}/README.md"
+            ),
+        }, {
+            insta::assert_snapshot!(format!("verdicts-{name}"), verdicts(case, profile));
+        });
     }
 }
 
@@ -278,27 +312,32 @@ fn gateway_verdicts() {
     }
 }
 
+/// Every fixture folder with facts is judged, and its folder holds exactly the snapshots of
+/// the profiles it is judged in (a stale one would be reviewed by no test).
 #[test]
 fn every_fixture_folder_is_tested() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let tested = [
-        "debian12-ci",
-        "centos7",
-        "ubuntu1804",
-        "rhel8",
-        "wsl2",
-        "laptop-debian10",
-        "alpine-musl",
-        "client-starting",
-        "client-stuck-ha",
-    ];
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         if entry.path().join("facts.json").exists() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            assert!(
-                tested.contains(&name.as_str()),
-                "fixture {name} has no test"
-            );
+            let profiles = CASES
+                .iter()
+                .find(|(c, _)| *c == name)
+                .map(|(_, p)| *p)
+                .unwrap_or_else(|| panic!("fixture {name} has no test"));
+            let mut want: Vec<String> = profiles
+                .iter()
+                .map(|p| format!("verdicts-{}.snap", profile_name(*p)))
+                .collect();
+            want.sort();
+            let mut have: Vec<String> = std::fs::read_dir(entry.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|f| f.ends_with(".snap"))
+                .collect();
+            have.sort();
+            assert_eq!(have, want, "snapshots in fixtures/{name}");
         }
     }
 }
