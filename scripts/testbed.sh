@@ -26,7 +26,7 @@ need_packages() {
   command -v rpm >/dev/null 2>&1 || missing+=(rpm)
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
   command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
-  # tests/trust_store.rs installs a test CA into the system store and takes it out again.
+  # tests/integration/trust_store.rs installs a test CA into the system store and takes it out again.
   command -v update-ca-certificates >/dev/null 2>&1 || missing+=(ca-certificates)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "testbed: installing ${missing[*]}"

@@ -1,0 +1,143 @@
+//! Helpers shared by the integration tests.
+
+pub mod daemon;
+pub mod fake_docker;
+pub mod fake_webapp;
+pub mod imitation;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use assert_cmd::Command;
+
+/// The real dockerd the test bed starts (scripts/testbed.sh).
+pub const DOCKER_SOCK: &str = "/var/run/docker.sock";
+/// The second real dockerd, whose default seccomp profile denies statx.
+pub const DENY_SOCK: &str = "/run/wa-preflight-test/docker-deny.sock";
+
+/// What the tests share outside this process, held by one test at a time:
+/// - the test bed's dockerd: the container rules see every container on it, tests remove
+///   what carries the test label, and the leftover test removes young statx probes on purpose,
+///   so every test that creates containers, runs the probe or bundles live containers holds it;
+/// - the machine's trust store, which `trust_store` changes (every TLS run reads it);
+/// - two quiet cores for what is measured: the database latency through a delaying proxy, the
+///   daemons and the bundle kill test of `hostile`.
+///
+/// Every module runs in this one process (one test binary), so this is one lock for all of
+/// them; a test that panicked while holding it does not poison it for the others.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Takes [`SERIAL`]: the returned guard holds it until dropped.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `preflight` with no operator config of this machine leaking in.
+pub fn preflight() -> Command {
+    let mut cmd = Command::cargo_bin("preflight").unwrap();
+    cmd.env("WA_PREFLIGHT_CONFIG", "/dev/null")
+        .env_remove("RUST_LOG")
+        .env_remove("DOCKER_HOST");
+    cmd
+}
+
+pub fn fixture(case: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(case)
+        .join("facts.json")
+}
+
+/// Fails the test (never skips it) when the test bed's daemon is not there.
+pub fn require_daemon(sock: &str) {
+    let ok = std::process::Command::new("curl")
+        .args(["-fsS", "--unix-socket", sock, "http://localhost/_ping"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "no Docker daemon answers on {sock}: run ./scripts/testbed.sh (as root) before the tests"
+    );
+}
+
+/// `preflight check --format json ARGS…`, parsed; the exit code is returned beside it.
+pub fn check_json(args: &[&str]) -> (i32, serde_json::Value) {
+    let out = preflight()
+        .args(["check", "--format", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), v)
+}
+
+/// The result of one rule in a JSON report.
+pub fn result<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("{id} missing from the report"))
+}
+
+/// `(status, message)` of one rule.
+pub fn verdict(report: &serde_json::Value, id: &str) -> (String, String) {
+    let r = result(report, id);
+    (
+        r["status"].as_str().unwrap().to_string(),
+        r["message"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Asserts one rule's status and that its message contains `needle`.
+pub fn assert_verdict(report: &serde_json::Value, id: &str, status: &str, needle: &str) {
+    let (got, message) = verdict(report, id);
+    assert_eq!(got, status, "{id}: {message}");
+    assert!(
+        message.contains(needle),
+        "{id}: {message:?} lacks {needle:?}"
+    );
+}
+
+/// Runs the docker CLI against `sock` (test set-up only; the product uses the API).
+pub fn docker(sock: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .env("DOCKER_HOST", format!("unix://{sock}"))
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Network rules aimed at one local listener (kept open while the returned listener lives),
+/// so runs that are not about the network stay quick and out of its way.
+pub fn quiet_network(dir: &Path) -> (PathBuf, std::net::TcpListener) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let rules = write(
+        dir,
+        "net.yaml",
+        &format!(
+            "network:\n  timeout_ms: 1000\n  whatsapp:\n    - {{host: 127.0.0.1, ports: [{port}]}}\n"
+        ),
+    );
+    (rules, l)
+}
