@@ -1,6 +1,7 @@
 //! Against the real dockerd of the test bed (scripts/testbed.sh): engine facts, the statx
 //! probe executed for real under the default profile and under one that denies statx, cleanup,
-//! and imitation WhatsApp deployments judged rule by rule.
+//! imitation WhatsApp deployments judged rule by rule, and containers the kernel's OOM killer
+//! really killed.
 //!
 //! Tests that create containers on the shared daemon, or run the probe, hold `common::serial()`: the
 //! container rules see every container on the daemon, and the leftover cleanup test removes
@@ -13,8 +14,8 @@ use std::time::Duration;
 
 use common::imitation::{Cleanup, Spec, TEST_LABEL, import_image, run};
 use common::{
-    DENY_SOCK, DOCKER_SOCK, assert_verdict, check_json, docker, preflight, require_daemon, result,
-    verdict,
+    ClearKernelLog, DENY_SOCK, DOCKER_SOCK, assert_verdict, check_json, docker, preflight,
+    require_daemon, result, verdict,
 };
 use wa_preflight::facts::docker::statx;
 
@@ -427,6 +428,133 @@ fn imitation_deployments_are_judged_rule_by_rule() {
     assert!(
         message.starts_with("prerequisite wa.containers.present is fail"),
         "{message}"
+    );
+}
+
+/// Waits until Docker says `name` is (`running`) or is not running.
+fn wait_running(name: &str, running: bool) {
+    for _ in 0..100 {
+        let state = docker(DOCKER_SOCK, &["inspect", "-f", "{{.State.Running}}", name]);
+        if state == running.to_string() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{name} never became running={running}");
+}
+
+/// Docker's `State.OOMKilled` reaches the facts and `wa.containers.oom` as the kernel decided
+/// it: a coreapp under a 16 MiB limit (no swap) that asks for a 64 MiB buffer is really killed
+/// by the OOM killer; a webapp under the same limit that exited by itself was not; a coreapp
+/// killed once and started again is reported as Docker reports it (20.10 keeps it true).
+#[test]
+fn oom_killed_by_the_kernel_on_the_real_dockerd() {
+    require_daemon(DOCKER_SOCK);
+    let _g = serial();
+    let _cleanup = Cleanup::new();
+    // The kills are in the kernel's log too: log.oom_kill of later runs must not see them.
+    let _kernel = ClearKernelLog;
+    let coreapp = "docker.whatsapp.biz/coreapp:v2.51.2";
+    let webapp = "docker.whatsapp.biz/web:v2.51.2";
+    import_image(coreapp, Some("2099-12-31"));
+    import_image(webapp, Some("2099-12-31"));
+    let limit: Vec<String> = ["--memory", "16m", "--memory-swap", "16m"]
+        .map(String::from)
+        .to_vec();
+    let grow = vec!["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"];
+    run(&Spec {
+        name: "wapf-oom",
+        image: coreapp,
+        env: vec![],
+        flags: limit.clone(),
+        cmd: grow,
+    });
+    run(&Spec {
+        name: "wapf-exited",
+        image: webapp,
+        env: vec![],
+        flags: limit.clone(),
+        cmd: vec!["true"],
+    });
+    // Killed on its first run; started again, it finds its marker and stays up.
+    let marker = tempfile::tempdir().unwrap();
+    let mut flags = limit;
+    flags.extend(["-v".into(), format!("{}:/m", marker.path().display())]);
+    run(&Spec {
+        name: "wapf-oom-again",
+        image: coreapp,
+        env: vec![],
+        flags,
+        cmd: vec![
+            "sh",
+            "-c",
+            "if [ -e /m/x ]; then exec /bin/busybox sleep 600; fi; /bin/busybox touch /m/x; \
+             exec /bin/busybox dd if=/dev/zero of=/dev/null bs=64M count=1",
+        ],
+    });
+    for name in ["wapf-oom", "wapf-exited", "wapf-oom-again"] {
+        wait_running(name, false);
+    }
+    let inspect = |name: &str, field: &str| {
+        docker(
+            DOCKER_SOCK,
+            &["inspect", "-f", &format!("{{{{.State.{field}}}}}"), name],
+        )
+    };
+    // The set-up did what it says: the kernel killed the two coreapps (137 = SIGKILL).
+    for name in ["wapf-oom", "wapf-oom-again"] {
+        assert_eq!(inspect(name, "OOMKilled"), "true", "{name}");
+        assert_eq!(inspect(name, "ExitCode"), "137", "{name}");
+    }
+    assert_eq!(inspect("wapf-exited", "OOMKilled"), "false");
+    docker(DOCKER_SOCK, &["start", "wapf-oom-again"]);
+    wait_running("wapf-oom-again", true);
+    let again = inspect("wapf-oom-again", "OOMKilled") == "true";
+
+    let out = preflight()
+        .args(["facts", "--no-statx-probe"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let oom_killed = |name: &str| {
+        facts["docker"]["wa"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not in the facts"))["oom_killed"]
+            .clone()
+    };
+    assert_eq!(oom_killed("wapf-oom"), true);
+    assert_eq!(oom_killed("wapf-exited"), false);
+    assert_eq!(oom_killed("wapf-oom-again"), again);
+
+    // Judged from that same document (it loads with the field), each container by name.
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("facts.json");
+    std::fs::write(&saved, &out.stdout).unwrap();
+    let (_, v) = check_json(&["--facts", saved.to_str().unwrap()]);
+    let (status, message) = verdict(&v, "wa.containers.oom");
+    assert_eq!(status, "fail", "{message}");
+    for needle in [
+        "wapf-oom was killed by the kernel's OOM killer (State.OOMKilled true, now exited)",
+        "wapf-exited: not killed for memory",
+    ] {
+        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+    }
+    let again_says = if again {
+        "wapf-oom-again was killed by the kernel's OOM killer (State.OOMKilled true, now running)"
+    } else {
+        "wapf-oom-again: not killed for memory"
+    };
+    assert!(
+        message.contains(again_says),
+        "{message:?} lacks {again_says:?}"
     );
 }
 

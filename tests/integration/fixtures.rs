@@ -786,3 +786,48 @@ fn info_never_changes_the_exit_code() {
     assert_eq!(report.exit_code(true), 0);
     assert_eq!(report.needing_action().count(), 0);
 }
+
+/// `wa.containers.oom` on centos7 (a coreapp exited 137 beside a running webapp): Docker's
+/// `OOMKilled` true fails naming the container and its state, false passes, and a value Docker
+/// did not give (older documents, every fixture; an explicit null) skips, never passes — also
+/// when the other container says false. Each container is judged; the worst is reported.
+#[test]
+fn oom_killed_fails_naming_the_container() {
+    use serde_json::json;
+    let oom = |coreapp: serde_json::Value, webapp: serde_json::Value| {
+        judged("centos7", Profile::Production, "wa.containers.oom", |v| {
+            let list = &mut v["docker"]["wa"]["containers"];
+            for (i, value) in [coreapp, webapp].into_iter().enumerate() {
+                if value != json!("absent") {
+                    list[i]["oom_killed"] = value;
+                }
+            }
+        })
+    };
+    let (status, message) = oom(json!(true), json!(false));
+    assert_eq!(status, Status::Fail, "{message}");
+    assert_eq!(
+        message,
+        "wa_coreapp_1 was killed by the kernel's OOM killer (State.OOMKilled true, now exited): \
+         its memory limit or the host's memory ran out; wa_webapp_1: not killed for memory"
+    );
+    let (status, message) = oom(json!(false), json!(false));
+    assert_eq!(status, Status::Pass, "{message}");
+    assert!(
+        message.contains("wa_coreapp_1: not killed for memory"),
+        "{message}"
+    );
+    for (coreapp, webapp) in [
+        (json!("absent"), json!("absent")),
+        (json!(null), json!(null)),
+        (json!("absent"), json!(false)),
+        (json!(false), json!(null)),
+    ] {
+        let (status, message) = oom(coreapp.clone(), webapp.clone());
+        assert_eq!(status, Status::Skip, "{coreapp}, {webapp}: {message}");
+        assert!(message.contains("OOMKilled unknown"), "{message}");
+    }
+    // Unknown for one container does not hide another's failure.
+    let (status, _) = oom(json!(true), json!("absent"));
+    assert_eq!(status, Status::Fail);
+}

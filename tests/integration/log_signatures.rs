@@ -21,7 +21,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::imitation::{Cleanup, Spec, import_image, run};
-use common::{DOCKER_SOCK, assert_verdict, check_json, docker, require_daemon, verdict};
+use common::{
+    ClearKernelLog, DOCKER_SOCK, assert_verdict, check_json, docker, require_daemon, verdict,
+};
 
 const COREAPP: &str = "docker.whatsapp.biz/coreapp:v2.51.2";
 const WEBAPP: &str = "docker.whatsapp.biz/web:v2.51.2";
@@ -334,18 +336,6 @@ fn self_signed_tls() -> String {
     let _ = server.wait();
     assert!(!line.is_empty(), "curl never reached openssl s_server");
     line
-}
-
-/// Clears the kernel's ring buffer when dropped (`dmesg --clear`), even after a failed assert:
-/// the OOM kill and the I/O error this test puts there would otherwise be findings of every
-/// later run on this machine for their whole window (a test bed host's ring buffer holds
-/// nothing else of value).
-struct ClearKernelLog;
-
-impl Drop for ClearKernelLog {
-    fn drop(&mut self) {
-        let _ = Command::new("dmesg").arg("--clear").status();
-    }
 }
 
 /// Writes one line into the kernel's log, as the block layer prints a failed request

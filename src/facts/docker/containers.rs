@@ -182,6 +182,11 @@ pub struct ContainerFacts {
     pub exit_code: Option<i64>,
     /// How many times Docker restarted it.
     pub restart_count: i64,
+    /// Docker's `State.OOMKilled`: the kernel's OOM killer killed the container's process (its
+    /// memory cgroup reached `--memory`, or the host ran out of memory); Docker 20.10 keeps it
+    /// true after a restart. Absent when the engine does not report it, and in older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_killed: Option<bool>,
     /// When it last started (RFC 3339 as Docker reports it); null when it never started.
     pub started_at: Option<String>,
     /// Health-check status (`healthy`, `unhealthy`, `starting`), null without a health check.
@@ -674,6 +679,7 @@ pub fn container_facts(
         restarting: state.restarting.unwrap_or(false),
         exit_code: state.exit_code,
         restart_count: c.restart_count.unwrap_or(0),
+        oom_killed: state.oom_killed,
         started_at: state.started_at.filter(|s| !s.starts_with("0001-")),
         health: state
             .health

@@ -141,3 +141,16 @@ pub fn quiet_network(dir: &Path) -> (PathBuf, std::net::TcpListener) {
     );
     (rules, l)
 }
+
+/// Clears the kernel's ring buffer when dropped (`dmesg --clear`), even after a failed assert:
+/// what a test puts there (a real OOM kill, a written I/O error line) would otherwise be a
+/// `log.*` finding of every later run on this machine for its whole window, such as the healthy
+/// deployments that must pass (a test bed host's ring buffer holds nothing else of value).
+/// Held by the tests that make the kernel log something, under [`serial`].
+pub struct ClearKernelLog;
+
+impl Drop for ClearKernelLog {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("dmesg").arg("--clear").status();
+    }
+}
