@@ -830,4 +830,18 @@ fn oom_killed_fails_naming_the_container() {
     // Unknown for one container does not hide another's failure.
     let (status, _) = oom(json!(true), json!("absent"));
     assert_eq!(status, Status::Fail);
+    // Killed once and running again (Docker keeps OOMKilled through restarts): a warning,
+    // not a failure for ever; the coreapp here is exited, the webapp runs.
+    let (status, message) = oom(json!(false), json!(true));
+    assert_eq!(status, Status::Warn, "{message}");
+    assert!(
+        message.contains(
+            "wa_webapp_1 runs again, but the kernel's OOM killer killed it since the container \
+             was created (State.OOMKilled stays true until it is recreated)"
+        ),
+        "{message}"
+    );
+    // Down because of it, next to one that runs again: the failure is the verdict.
+    let (status, _) = oom(json!(true), json!(true));
+    assert_eq!(status, Status::Fail);
 }
