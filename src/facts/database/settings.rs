@@ -292,14 +292,15 @@ fn from_url(url: &str) -> Result<DbTarget, String> {
     let host = u.host_str().ok_or("--db-url names no host")?.to_string();
     let decode =
         |s: &str| percent_decode(s).ok_or_else(|| "--db-url has an invalid %-escape".to_string());
-    let database = u.path().trim_start_matches('/');
+    // The path is the database name, escaped like the userinfo (`wa%2Dprod` is `wa-prod`).
+    let database = decode(u.path().trim_start_matches('/'))?;
     Ok(DbTarget {
         engine,
         host,
         port: u.port().unwrap_or(engine.default_port()),
         user: decode(u.username())?,
         password: u.password().map(decode).transpose()?.map(Secret::new),
-        database: (!database.is_empty()).then(|| database.to_string()),
+        database: (!database.is_empty()).then_some(database),
         tls: TlsFiles::default(),
         source: "--db-url".to_string(),
     })
@@ -610,5 +611,19 @@ mod tests {
             let e = target(userinfo).unwrap_err();
             assert_eq!(e, "--db-url has an invalid %-escape", "{userinfo}");
         }
+    }
+
+    #[test]
+    fn db_url_database_name_is_percent_decoded_like_the_userinfo() {
+        let name = |path: &str| from_url(&format!("postgres://u:pw@db/{path}")).map(|t| t.database);
+        assert_eq!(name("waent").unwrap().as_deref(), Some("waent"));
+        assert_eq!(name("wa%2Dprod").unwrap().as_deref(), Some("wa-prod"));
+        assert_eq!(name("wa%20db").unwrap().as_deref(), Some("wa db"));
+        assert_eq!(name("wa+db").unwrap().as_deref(), Some("wa+db"));
+        assert_eq!(name("").unwrap(), None);
+        assert_eq!(
+            name("wa%zz").unwrap_err(),
+            "--db-url has an invalid %-escape"
+        );
     }
 }
