@@ -481,6 +481,7 @@ fn the_leak_scan_stops_a_bundle_that_still_holds_a_known_secret() {
 
 #[test]
 fn redact_rewrites_a_file_and_a_bundle() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("support.log");
     std::fs::write(

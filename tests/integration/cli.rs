@@ -16,6 +16,7 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
 
 #[test]
 fn exit_codes_follow_the_worst_status() {
+    let _cores = crate::common::shared();
     let laptop = fixture("laptop-debian10");
     preflight()
         .args(["check", "--facts"])
@@ -59,6 +60,7 @@ fn exit_codes_follow_the_worst_status() {
 
 #[test]
 fn json_report_has_the_documented_shape() {
+    let _cores = crate::common::shared();
     let out = preflight()
         .args(["check", "--format", "json", "--facts"])
         .arg(fixture("centos7"))
@@ -90,6 +92,7 @@ fn json_report_has_the_documented_shape() {
 
 #[test]
 fn every_format_renders() {
+    let _cores = crate::common::shared();
     let facts = fixture("rhel8");
     for (format, needle) in [
         ("table", "host.disk.ssd"),
@@ -112,6 +115,7 @@ fn every_format_renders() {
 
 #[test]
 fn output_file_is_written_atomically() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("wa.prom");
     preflight()
@@ -143,6 +147,7 @@ fn output_file_is_written_atomically() {
 
 #[test]
 fn bad_rules_file_is_located_and_exits_2() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let bad = write(
         &dir,
@@ -176,6 +181,7 @@ fn bad_rules_file_is_located_and_exits_2() {
 
 #[test]
 fn rules_file_overrides_by_id() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     // A site that accepts 2 cores: its own host.cpu replaces the embedded one.
     let site = write(
@@ -195,6 +201,7 @@ fn rules_file_overrides_by_id() {
 
 #[test]
 fn config_waivers_and_errors() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let config = write(
         &dir,
@@ -259,6 +266,7 @@ fn config_waivers_and_errors() {
 
 #[test]
 fn bad_facts_files_are_located() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(fixture("centos7")).unwrap();
     let wrong = write(
@@ -296,6 +304,7 @@ fn bad_facts_files_are_located() {
 
 #[test]
 fn usage_errors_exit_2() {
+    let _cores = crate::common::shared();
     preflight()
         .args(["check", "--format", "xml"])
         .assert()
@@ -314,6 +323,7 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn rules_and_explain() {
+    let _cores = crate::common::shared();
     preflight()
         .arg("rules")
         .assert()
@@ -428,6 +438,7 @@ fn live_facts_round_trip_through_check() {
 /// every example line, uncommented, is valid.
 #[test]
 fn shipped_config_is_valid_commented_and_uncommented() {
+    let _cores = crate::common::shared();
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/config.yaml");
     let text = std::fs::read_to_string(&shipped).unwrap();
     let as_is = preflight()

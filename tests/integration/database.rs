@@ -4,7 +4,7 @@
 //! file; a black-hole listener stands in for a server that accepts and never answers.
 
 use crate::common;
-use crate::common::serial;
+use crate::common::{quiet, serial};
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -148,7 +148,7 @@ fn delaying_proxy(upstream: u16, delay: Duration) -> u16 {
 
 #[test]
 fn latency_through_a_delaying_proxy() {
-    let _g = serial();
+    let _g = quiet();
     require_server(15413);
     for (delay_ms, status) in [(0, "pass"), (8, "warn"), (30, "fail")] {
         let port = delaying_proxy(15413, Duration::from_millis(delay_ms));

@@ -24,6 +24,7 @@ fn check_against(fake: &FakeDocker, extra: &[&str]) -> serde_json::Value {
 
 #[test]
 fn versions_against_the_requirement() {
+    let _cores = crate::common::shared();
     for (version, status, needle) in [
         ("17.12.1-ce", "fail", "predates 18.04"),
         ("18.03.1-ce", "fail", "predates 18.04"),
@@ -55,6 +56,7 @@ fn versions_against_the_requirement() {
 
 #[test]
 fn docker_desktop_and_wsl_engines_fail_the_platform_rule() {
+    let _cores = crate::common::shared();
     let desktop = FakeDocker::start(Mode::engine_with(
         "24.0.7",
         "Docker Desktop",
@@ -80,6 +82,7 @@ fn docker_desktop_and_wsl_engines_fail_the_platform_rule() {
 /// not judged as a Docker version.
 #[test]
 fn other_engines_are_named_not_misjudged() {
+    let _cores = crate::common::shared();
     let podman = FakeDocker::start(Mode::Engine {
         version: serde_json::json!({
             "Platform": {"Name": "linux/amd64/fedora-39"},
@@ -141,18 +144,21 @@ fn assert_unreachable(v: &serde_json::Value, needle: &str) {
 
 #[test]
 fn garbage_from_the_socket_is_not_docker() {
+    let _cores = crate::common::shared();
     let fake = FakeDocker::start(Mode::Garbage);
     assert_unreachable(&check_against(&fake, &[]), "GET /version");
 }
 
 #[test]
 fn a_socket_that_hangs_up_is_unreachable() {
+    let _cores = crate::common::shared();
     let fake = FakeDocker::start(Mode::Close);
     assert_unreachable(&check_against(&fake, &[]), "GET /version");
 }
 
 #[test]
 fn a_silent_daemon_cannot_hang_the_run() {
+    let _cores = crate::common::shared();
     let fake = FakeDocker::start(Mode::Slow(Duration::from_secs(120)));
     // The run must end on its own, well before the fake would answer.
     let out = preflight()
@@ -174,6 +180,7 @@ fn a_silent_daemon_cannot_hang_the_run() {
 
 #[test]
 fn a_missing_socket_says_docker_is_not_running() {
+    let _cores = crate::common::shared();
     let v = check_json(&[
         "--docker-host",
         "unix:///nonexistent/docker.sock",
@@ -185,6 +192,7 @@ fn a_missing_socket_says_docker_is_not_running() {
 
 #[test]
 fn custom_profile_named_in_daemon_json() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeDocker::start(Mode::engine("20.10.24"));
     let daemon_json = dir.path().join("daemon.json");

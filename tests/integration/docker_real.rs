@@ -118,6 +118,7 @@ fn the_probe_fails_under_a_profile_that_denies_statx() {
 
 #[test]
 fn a_daemon_whose_profile_denies_statx_fails_both_seccomp_rules() {
+    let _cores = crate::common::shared();
     require_daemon(DENY_SOCK);
     let (code, v) = check_json(&["--docker-host", &format!("unix://{DENY_SOCK}")]);
     assert_eq!(code, 3);
@@ -174,6 +175,7 @@ fn leftovers_of_an_interrupted_probe_are_removed_but_young_ones_kept() {
 
 #[test]
 fn permission_denied_names_the_group_to_join() {
+    let _cores = crate::common::shared();
     require_daemon(DOCKER_SOCK);
     let bin = assert_cmd::cargo::cargo_bin("preflight");
     let out = std::process::Command::new("setpriv")

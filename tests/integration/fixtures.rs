@@ -92,52 +92,62 @@ fn check_case(case: &str) {
 
 #[test]
 fn debian12_ci_machine() {
+    let _cores = crate::common::shared();
     check_case("debian12-ci");
 }
 
 #[test]
 fn centos7() {
+    let _cores = crate::common::shared();
     check_case("centos7");
 }
 
 #[test]
 fn ubuntu1804() {
+    let _cores = crate::common::shared();
     check_case("ubuntu1804");
 }
 
 #[test]
 fn rhel8() {
+    let _cores = crate::common::shared();
     check_case("rhel8");
 }
 
 #[test]
 fn wsl2() {
+    let _cores = crate::common::shared();
     check_case("wsl2");
 }
 
 #[test]
 fn laptop_both_profiles() {
+    let _cores = crate::common::shared();
     check_case("laptop-debian10");
 }
 
 #[test]
 fn musl_host_errors_instead_of_passing() {
+    let _cores = crate::common::shared();
     check_case("alpine-musl");
 }
 
 #[test]
 fn client_starting_after_restart() {
+    let _cores = crate::common::shared();
     check_case("client-starting");
 }
 
 #[test]
 fn client_stuck_in_ha() {
+    let _cores = crate::common::shared();
     check_case("client-stuck-ha");
 }
 
 /// `wa.health.gateway` for health documents beyond the fixtures: (health facts, verdict).
 #[test]
 fn gateway_verdicts() {
+    let _cores = crate::common::shared();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ubuntu1804");
     let base: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("facts.json")).unwrap()).unwrap();
@@ -316,6 +326,7 @@ fn gateway_verdicts() {
 /// the profiles it is judged in (a stale one would be reviewed by no test).
 #[test]
 fn every_fixture_folder_is_tested() {
+    let _cores = crate::common::shared();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         if entry.path().join("facts.json").exists() {
@@ -376,6 +387,7 @@ const MIB: u64 = 1 << 20;
 /// message never contradicts the verdict.
 #[test]
 fn memory_as_the_owner_describes_it() {
+    let _cores = crate::common::shared();
     use serde_json::json;
     let cases: &[(&str, Option<u64>, u64, Status)] = &[
         // (what, installed, MemTotal, verdict)
@@ -454,6 +466,7 @@ fn memory_as_the_owner_describes_it() {
 /// Storage: the drive the client's data is on, as its owner counts it.
 #[test]
 fn storage_judges_the_drive_holding_the_data() {
+    let _cores = crate::common::shared();
     use serde_json::json;
     let fs = |mount: &str, fs_size: u64, device: serde_json::Value, write_us: f64| {
         json!({
@@ -627,6 +640,7 @@ fn storage_judges_the_drive_holding_the_data() {
 /// libseccomp newer than 2.3.3 is `info`; an unknown filtering version is never a pass.
 #[test]
 fn libseccomp_versions() {
+    let _cores = crate::common::shared();
     use serde_json::json;
     for (version, want) in [
         (json!("2.3.3"), Status::Pass),
@@ -654,6 +668,7 @@ fn libseccomp_versions() {
 /// Which engine answered: Podman and desktop engines fail, naming what was found.
 #[test]
 fn engine_identity() {
+    let _cores = crate::common::shared();
     use serde_json::json;
     let (status, message) = judged("ubuntu1804", Profile::Production, "docker.platform", |v| {
         let e = &mut v["docker"]["engine"];
@@ -704,6 +719,7 @@ fn engine_identity() {
 /// not use yet, and a container's own profile.
 #[test]
 fn seccomp_profile_as_docker_applies_it() {
+    let _cores = crate::common::shared();
     use serde_json::json;
     let verdict = |allowed: bool, pending: bool| {
         json!({"path": "/etc/docker/seccomp.json", "statx_allowed": allowed,
@@ -770,6 +786,7 @@ fn seccomp_profile_as_docker_applies_it() {
 /// `info` is shown and counted, never changes the exit code, also under --strict.
 #[test]
 fn info_never_changes_the_exit_code() {
+    let _cores = crate::common::shared();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/laptop-debian10");
     let facts = load_facts_file(&dir.join("facts.json")).unwrap();
     let report = report(&facts, Profile::Development);
@@ -793,6 +810,7 @@ fn info_never_changes_the_exit_code() {
 /// when the other container says false. Each container is judged; the worst is reported.
 #[test]
 fn oom_killed_fails_naming_the_container() {
+    let _cores = crate::common::shared();
     use serde_json::json;
     let oom = |coreapp: serde_json::Value, webapp: serde_json::Value| {
         judged("centos7", Profile::Production, "wa.containers.oom", |v| {

@@ -56,12 +56,14 @@ fn table_of(case: &str, width: usize, all: bool) -> String {
 /// Every row (`--all`), off a terminal (120 columns, with the observed column).
 #[test]
 fn table() {
+    let _cores = crate::common::shared();
     insta::assert_snapshot!(table_of("centos7", 120, true));
 }
 
 /// The default view at 80 columns: skipped rules grouped by cause, no observed column.
 #[test]
 fn table_default_80() {
+    let _cores = crate::common::shared();
     insta::assert_snapshot!(table_of("centos7", 80, false));
 }
 
@@ -71,6 +73,7 @@ fn table_default_80() {
 /// broken, skipped rules one line per cause.
 #[test]
 fn new_user_on_this_machine_kind_reads_it_in_one_screen() {
+    let _cores = crate::common::shared();
     let text = table_of("debian12-ci", 80, false);
     insta::assert_snapshot!(text);
     let above = text
@@ -120,6 +123,7 @@ fn new_user_on_this_machine_kind_reads_it_in_one_screen() {
 /// The same, with every rule (`--all`): each its own row.
 #[test]
 fn table_all_rows_at_80() {
+    let _cores = crate::common::shared();
     let text = table_of("debian12-ci", 80, true);
     let r = report_of("debian12-ci");
     for rule in &r.results {
@@ -134,25 +138,30 @@ fn table_all_rows_at_80() {
 
 #[test]
 fn json() {
+    let _cores = crate::common::shared();
     insta::assert_snapshot!(rendered(Format::Json));
 }
 
 #[test]
 fn junit() {
+    let _cores = crate::common::shared();
     insta::assert_snapshot!(rendered(Format::Junit));
 }
 
 #[test]
 fn markdown() {
+    let _cores = crate::common::shared();
     insta::assert_snapshot!(rendered(Format::Markdown));
 }
 
 #[test]
 fn prometheus() {
+    let _cores = crate::common::shared();
     insta::assert_snapshot!(rendered(Format::Prometheus));
 }
 
 #[test]
 fn summary() {
+    let _cores = crate::common::shared();
     insta::assert_snapshot!(rendered(Format::Summary));
 }

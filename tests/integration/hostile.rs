@@ -8,7 +8,7 @@
 //! proves "does not hang", not a performance target.
 
 use crate::common;
-use crate::common::serial;
+use crate::common::{quiet, serial};
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -224,6 +224,7 @@ fn a_wedged_docker_socket_hangs_nothing() {
 /// A FIFO given as any input file is refused at once with a clear message, never read.
 #[test]
 fn a_fifo_as_any_input_file_is_refused() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("fifo");
     mkfifo(&fifo);
@@ -331,6 +332,7 @@ fn a_fifo_as_any_input_file_is_refused() {
 /// are written through, never replaced by a regular file.
 #[test]
 fn device_node_outputs_are_written_in_place() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let null = dir.path().join("null");
     assert!(
@@ -403,6 +405,7 @@ fn device_node_outputs_are_written_in_place() {
 /// `file:line:col`, never a panic (101) or an abort (134).
 #[test]
 fn out_of_range_numbers_are_located_errors() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let facts = fixture("debian12-ci");
     let facts = facts.to_str().unwrap();
@@ -571,7 +574,7 @@ fn out_of_range_numbers_are_located_errors() {
 /// an out-of-range number is rejected and the old config kept; `Bearer` in any case works.
 #[test]
 fn the_daemon_refuses_out_of_range_queries_and_reloads() {
-    let _s = serial();
+    let _s = quiet();
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, "t0k3n\n").unwrap();
@@ -712,7 +715,7 @@ fn a_db_env_error_never_quotes_the_password() {
 /// bundle running: a FAKE `timedatectl` that sleeps (no real command here is slow on demand).
 #[test]
 fn a_killed_bundle_leaves_no_scratch_space() {
-    let _s = serial();
+    let _s = quiet();
     for sig in ["TERM", "INT"] {
         let dir = tempfile::tempdir().unwrap();
         let tmp = dir.path().join("tmp");
@@ -822,7 +825,7 @@ fn a_killed_bundle_leaves_no_scratch_space() {
 /// the daemon's own work), and the packaged unit raises the limit.
 #[test]
 fn idle_connections_cannot_starve_the_daemon() {
-    let _s = serial();
+    let _s = quiet();
     let unit = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/systemd/wa-preflightd.service"),
     )
@@ -887,7 +890,7 @@ fn idle_connections_cannot_starve_the_daemon() {
 /// next write and recreated; history_ok says whether the run was recorded.
 #[test]
 fn a_deleted_history_database_is_recreated() {
-    let _s = serial();
+    let _s = quiet();
     let dir = tempfile::tempdir().unwrap();
     let d = start(
         dir.path(),

@@ -292,6 +292,7 @@ fn daemon_metrics_lint_clean_and_feed_the_dashboard() {
 /// fixture host (every status, waivers, info, skips).
 #[test]
 fn check_prometheus_lint_clean() {
+    let _cores = crate::common::shared();
     let mut checked = 0;
     for entry in std::fs::read_dir(repo("fixtures")).unwrap().flatten() {
         let facts = entry.path().join("facts.json");
@@ -393,6 +394,7 @@ fn journal_stream_gets_priorities_and_no_timestamps() {
 /// its file, and the journal gets exactly one line, with priority 3 because a rule fails.
 #[test]
 fn timer_unit_writes_the_report_file_and_one_journal_line() {
+    let _cores = crate::common::shared();
     let unit = std::fs::read_to_string(repo("packaging/systemd/wa-preflight.service")).unwrap();
     let exec = unit
         .lines()
@@ -466,6 +468,7 @@ fn timer_unit_writes_the_report_file_and_one_journal_line() {
 /// OpenTelemetry exporter's 9464; the units and the example scrape config agree.
 #[test]
 fn default_port_is_9612_everywhere() {
+    let _cores = crate::common::shared();
     assert_eq!(wa_preflight::settings::DEFAULT_LISTEN, "127.0.0.1:9612");
     let help = common::preflight()
         .args(["daemon", "--help"])

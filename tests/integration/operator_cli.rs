@@ -62,6 +62,7 @@ fn tarball(path: &Path, zstd: bool, entries: &[(&str, &[u8])]) {
 
 #[test]
 fn check_reads_facts_as_json_yaml_stdin_and_inside_bundles() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let json_path = fixture("centos7");
     let json = std::fs::read(&json_path).unwrap();
@@ -143,6 +144,7 @@ fn check_reads_facts_as_json_yaml_stdin_and_inside_bundles() {
 
 #[test]
 fn dash_o_dash_writes_to_standard_output() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let facts = fixture("centos7");
     let out = preflight()
@@ -324,6 +326,7 @@ fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn a_closed_pipe_ends_quietly() {
+    let _cores = crate::common::shared();
     let facts = fixture("centos7");
     let facts = facts.to_str().unwrap();
     for (args, code) in [
@@ -360,6 +363,7 @@ fn a_closed_pipe_ends_quietly() {
 
 #[test]
 fn help_groups_flags_under_headings() {
+    let _cores = crate::common::shared();
     let out = preflight().args(["check", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     let at = |heading: &str| {
@@ -394,6 +398,7 @@ fn help_groups_flags_under_headings() {
 
 #[test]
 fn man_pages_have_the_operator_sections() {
+    let _cores = crate::common::shared();
     let out = preflight().arg("man").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let page = String::from_utf8_lossy(&out.stdout);
@@ -437,6 +442,7 @@ fn man_pages_have_the_operator_sections() {
 
 #[test]
 fn junit_shows_warnings_and_carries_the_suite_attributes() {
+    let _cores = crate::common::shared();
     let facts = fixture("centos7");
     let (_, report) = judged(&facts, None);
     let warned = report["results"]
@@ -523,6 +529,7 @@ fn assert_valid(schema: &jsonschema::Validator, report: &serde_json::Value, what
 
 #[test]
 fn json_reports_match_the_published_schema() {
+    let _cores = crate::common::shared();
     let schema = report_schema();
     let dir = tempfile::tempdir().unwrap();
     // A waiver, so `waived` results with their waiver object are in the output too.
@@ -587,6 +594,7 @@ fn json_reports_match_the_published_schema() {
 
 #[test]
 fn rules_reading_unknown_facts_fail_to_load() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let facts = fixture("centos7");
     let rule = |fact: &str, when: &str, message: &str| {
@@ -653,6 +661,7 @@ fn rules_reading_unknown_facts_fail_to_load() {
 
 #[test]
 fn config_values_outside_their_set_are_located() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let facts = fixture("centos7");
     for (text, at, needle) in [
@@ -724,6 +733,7 @@ fn as_nobody(groups: Option<&str>, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn a_run_without_rights_says_so_once_at_the_top() {
+    let _cores = crate::common::shared();
     require_daemon(DOCKER_SOCK);
     use std::os::unix::fs::MetadataExt;
     let gid = std::fs::metadata(DOCKER_SOCK).unwrap().gid().to_string();
@@ -762,6 +772,7 @@ fn a_run_without_rights_says_so_once_at_the_top() {
 /// document, a gzip of one, a FIFO) with exit 2, reading no more than its first bytes.
 #[test]
 fn check_bundle_takes_only_bundles() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let json_path = fixture("centos7");
     let json = std::fs::read(&json_path).unwrap();

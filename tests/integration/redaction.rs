@@ -143,6 +143,7 @@ fn entry<'a>(entries: &'a BTreeMap<String, Vec<u8>>, suffix: &str) -> &'a [u8] {
 
 #[test]
 fn the_corpus_passes_through_preflight_redact_with_nothing_planted_left() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let mut files: Vec<(String, Vec<u8>)> = CORPUS
         .iter()
@@ -211,6 +212,7 @@ fn the_corpus_passes_through_preflight_redact_with_nothing_planted_left() {
 
 #[test]
 fn one_file_is_redacted_with_what_it_reveals_itself() {
+    let _cores = crate::common::shared();
     // commands.txt names Cmd-Curl-User-4 after `curl -u` and again on its last line.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("commands.redacted.txt");
@@ -278,6 +280,7 @@ fn one_file_is_redacted_with_what_it_reveals_itself() {
 
 #[test]
 fn preflight_redact_learns_from_the_bundle_and_refuses_a_leak_it_cannot_redact() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let secret = "Refuse-Me-Pass-9";
     let inspect = format!(

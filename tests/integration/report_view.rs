@@ -30,6 +30,7 @@ fn ids_in_rows(text: &str) -> Vec<String> {
 
 #[test]
 fn skipped_rules_collapse_by_cause_and_all_shows_every_row() {
+    let _cores = crate::common::shared();
     let ci = fixture("debian12-ci");
     let ci = ci.to_str().unwrap();
     let default = at_width(80, &["check", "--facts", ci]);
@@ -75,6 +76,7 @@ fn skipped_rules_collapse_by_cause_and_all_shows_every_row() {
 
 #[test]
 fn the_report_fits_the_width_without_breaking_tokens() {
+    let _cores = crate::common::shared();
     let centos = fixture("centos7");
     let centos = centos.to_str().unwrap();
     for width in [60, 80, 100] {
@@ -126,6 +128,7 @@ fn the_report_fits_the_width_without_breaking_tokens() {
 /// line of placeholders, and an unavailable fact's reason once.
 #[test]
 fn observed_values_are_never_placeholders() {
+    let _cores = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let rules = dir.path().join("net.yaml");
@@ -165,6 +168,7 @@ fn observed_values_are_never_placeholders() {
 /// A name that does not resolve fails net.dns once; the reach rules wait on it.
 #[test]
 fn a_dns_failure_is_reported_once() {
+    let _cores = crate::common::shared();
     let ci = fixture("debian12-ci");
     let (_, report) = common::check_json(&["--facts", ci.to_str().unwrap()]);
     common::assert_verdict(&report, "net.dns", "fail", "do not resolve");
@@ -178,6 +182,7 @@ fn a_dns_failure_is_reported_once() {
 
 #[test]
 fn explain_gives_thresholds_in_words() {
+    let _cores = crate::common::shared();
     let text = at_width(80, &["explain", "db.latency"]);
     assert!(text.contains("fail  when p95 > 20 ms"), "{text}");
     assert!(text.contains("warn  when p95 > 5 ms"), "{text}");
@@ -199,6 +204,7 @@ fn explain_gives_thresholds_in_words() {
 
 #[test]
 fn rules_fit_the_width() {
+    let _cores = crate::common::shared();
     for width in [60, 80, 120] {
         let text = at_width(width, &["rules"]);
         let mut count = 0;

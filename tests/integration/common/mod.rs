@@ -6,7 +6,7 @@ pub mod fake_webapp;
 pub mod imitation;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use assert_cmd::Command;
 
@@ -15,21 +15,57 @@ pub const DOCKER_SOCK: &str = "/var/run/docker.sock";
 /// The second real dockerd, whose default seccomp profile denies statx.
 pub const DENY_SOCK: &str = "/run/wa-preflight-test/docker-deny.sock";
 
-/// What the tests share outside this process, held by one test at a time:
+/// What the tests share outside this process, held by one test at a time ([`serial`]):
 /// - the test bed's dockerd: the container rules see every container on it, tests remove
 ///   what carries the test label, and the leftover test removes young statx probes on purpose,
 ///   so every test that creates containers, runs the probe or bundles live containers holds it;
-/// - the machine's trust store, which `trust_store` changes (every TLS run reads it);
-/// - two quiet cores for what is measured: the database latency through a delaying proxy, the
-///   daemons and the bundle kill test of `hostile`.
+/// - the machine's trust store, which `trust_store` changes (every TLS run reads it).
 ///
 /// Every module runs in this one process (one test binary), so this is one lock for all of
 /// them; a test that panicked while holding it does not poison it for the others.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Takes [`SERIAL`]: the returned guard holds it until dropped.
-pub fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// The two cores, shared by every test ([`shared`], [`serial`]) and held alone by a test that
+/// measures time ([`quiet`]: the database latency through a delaying proxy, the daemons of
+/// `hostile`). With one test binary, a measured test would otherwise run beside any other
+/// module's tests (each running `preflight` processes), where 18 binaries ran one at a time.
+static CPU: RwLock<()> = RwLock::new(());
+
+/// What a test that touches nothing outside the process holds: a share of the cores, so a
+/// measuring test ([`quiet`]) waits for it and it waits for a measuring test.
+pub fn shared() -> RwLockReadGuard<'static, ()> {
+    CPU.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held while a test uses what [`SERIAL`] guards (and a share of the cores).
+pub struct Serial {
+    _cores: RwLockReadGuard<'static, ()>,
+    _outside: MutexGuard<'static, ()>,
+}
+
+/// Takes [`SERIAL`] and a share of the cores until the returned guard is dropped.
+pub fn serial() -> Serial {
+    // SERIAL first, then the cores, in every guard: no two tests wait for each other.
+    let outside = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    Serial {
+        _cores: shared(),
+        _outside: outside,
+    }
+}
+
+/// Held while a test measures time: [`SERIAL`] and the cores alone.
+pub struct Quiet {
+    _cores: RwLockWriteGuard<'static, ()>,
+    _outside: MutexGuard<'static, ()>,
+}
+
+/// Takes [`SERIAL`] and every core until the returned guard is dropped: no other test runs.
+pub fn quiet() -> Quiet {
+    let outside = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    Quiet {
+        _cores: CPU.write().unwrap_or_else(|e| e.into_inner()),
+        _outside: outside,
+    }
 }
 
 /// `preflight` with no operator config of this machine leaking in.
