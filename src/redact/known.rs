@@ -328,14 +328,10 @@ pub(crate) fn json_unescape(s: &[u8]) -> Vec<u8> {
     buf
 }
 
-/// Decodes the percent escapes of `s` (for learning the password of a URL).
+/// Decodes the percent escapes of `s` (for learning the password of a URL: RFC 3986 userinfo,
+/// where `+` is a plus); a `%` that starts no escape is kept as written.
 pub(crate) fn percent_decode(s: &[u8]) -> Vec<u8> {
-    if memchr::memchr(b'%', s).is_none() {
-        return s.to_vec();
-    }
-    let (mut buf, mut map) = (Vec::new(), Vec::new());
-    percent_view(s, false, &mut buf, &mut map);
-    buf
+    percent_encoding::percent_decode(s).collect()
 }
 
 /// The base64 characters decided by `v` alone at each of the three byte alignments, in the
