@@ -34,7 +34,7 @@
 //! | 4 | `config` | the operator's config file | `rules`, `facts`, leaves |
 //! | 4 | `check` | facts document → report | `report`, `rules`, `facts`, leaves |
 //! | 4 | `bundle` | the support bundle | `report`, `rules`, `facts`, leaves |
-//! | 5 | `settings` | flags, environment and config merged into the options the library takes (also the daemon's, on every reload) | `config`, `rules`, `facts`, leaves |
+//! | 5 | `settings` | flags, environment and config merged into the options the library takes (also the daemon's, on every reload) | `bundle`, `config`, `report`, `rules`, `facts`, leaves |
 //! | 6 | `daemon` | the scheduler, HTTP, metrics, history and transition webhook | `settings`, `check`, `config`, `report`, `rules`, `facts`, leaves |
 //!
 //! Where things go: a type more than one layer shares lives in the lowest layer that uses it

@@ -82,8 +82,9 @@ pub struct Request<'a> {
     pub include: Vec<PathBuf>,
     /// The operator's own redaction rules (config `redaction.rules`).
     pub custom: Vec<crate::redact::CustomRule>,
-    /// Secrets the run knows besides the containers' (the database password).
-    pub secrets: Vec<(String, String)>,
+    /// Secrets the run knows besides the containers' (the database password), as (kind,
+    /// value); exposed only to the redaction and the leak scan.
+    pub secrets: Vec<(String, crate::secret::Secret)>,
     /// How to reach the Docker Engine (the containers' logs and inspect, `daemon.json`).
     pub docker: crate::facts::docker::DockerOptions,
     /// The run's facts: written as `facts.json`, and they name the containers to collect.
@@ -198,7 +199,11 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
         }
     }
     // Every secret value the containers hold: the leak scan must not find any of them.
-    let mut secrets = req.secrets.clone();
+    let mut secrets: Vec<(String, String)> = req
+        .secrets
+        .iter()
+        .map(|(kind, v)| (kind.clone(), v.expose().to_string()))
+        .collect();
     if let Some(d) = &docker {
         for (name, _) in &containers {
             if let Ok(inspect) = d.inspect_container(name, None).await {

@@ -7,13 +7,14 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use time::OffsetDateTime;
 
+use wa_preflight::bundle::collect::LogRoute;
 use wa_preflight::check::build_report;
 use wa_preflight::report::exit;
 use wa_preflight::rules::Profile;
 use wa_preflight::settings;
 
 use super::gather::{facts_and_context, load};
-use super::output::{emit, is_stdout, write_stdout};
+use super::output::{emit, write_stdout};
 use super::{Failure, GatherArgs, Outcome, RuleFiles, values};
 
 /// `preflight bundle --container-logs`.
@@ -43,7 +44,7 @@ pub struct BundleArgs {
     pub no_redact_emails: bool,
     /// Container logs since: an age back from now (3h, 90m, 2d), an RFC 3339 time or a Unix
     /// time.
-    #[arg(long, default_value = "3h", value_name = "WHEN")]
+    #[arg(long, default_value = settings::DEFAULT_SINCE, value_name = "WHEN")]
     pub since: String,
     /// Container logs until: the same forms as --since (default: now).
     #[arg(long, value_name = "WHEN")]
@@ -54,10 +55,10 @@ pub struct BundleArgs {
     #[arg(long, value_enum, default_value_t = ContainerLogs::Auto)]
     pub container_logs: ContainerLogs,
     /// Largest file kept; larger logs keep their newest part.
-    #[arg(long, default_value = "25MiB", value_name = "SIZE")]
+    #[arg(long, default_value = settings::DEFAULT_MAX_FILE_SIZE, value_name = "SIZE")]
     pub max_file_size: String,
     /// Largest bundle content.
-    #[arg(long, default_value = "200MiB", value_name = "SIZE")]
+    #[arg(long, default_value = settings::DEFAULT_MAX_TOTAL_SIZE, value_name = "SIZE")]
     pub max_total_size: String,
     /// Compress with zstd (.tar.zst) instead of gzip; an OUTPUT named .tar.gz contradicts it.
     #[arg(long, help_heading = "Output")]
@@ -88,93 +89,6 @@ pub struct BundleArgs {
 pub enum PreviewFormat {
     Text,
     Json,
-}
-
-/// What `bundle` writes to: the file named by `-o`, or the default name in the working
-/// directory, with its compression.
-struct BundleTarget {
-    /// The path shown to the operator (`-` for standard output).
-    shown: PathBuf,
-    to_stdout: bool,
-    compression: wa_preflight::bundle::Compression,
-}
-
-/// The compression a bundle name asks for, if its extension says.
-fn compression_of(path: &Path) -> Option<wa_preflight::bundle::Compression> {
-    use wa_preflight::bundle::Compression;
-    let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
-    if name.ends_with(".tar.zst") || name.ends_with(".tzst") || name.ends_with(".tar.zstd") {
-        Some(Compression::Zstd)
-    } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
-        Some(Compression::Gzip)
-    } else {
-        None
-    }
-}
-
-/// The default bundle name: `wa-preflight-HOST-YYYYMMDDTHHMMSSZ[-unredacted].tar.gz|.tar.zst`.
-fn default_bundle_name(host: &str, at: OffsetDateTime, redacted: bool, zstd: bool) -> String {
-    let host: String = host
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let stamp = at
-        .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
-        .unwrap_or_default();
-    format!(
-        "wa-preflight-{host}-{stamp}{}.tar.{}",
-        if redacted { "" } else { "-unredacted" },
-        if zstd { "zst" } else { "gz" }
-    )
-}
-
-fn bundle_target(
-    args: &BundleArgs,
-    host: &str,
-    at: OffsetDateTime,
-) -> Result<BundleTarget, Failure> {
-    use wa_preflight::bundle::Compression;
-    let named = args.output.as_deref().filter(|p| !is_stdout(p));
-    let compression = match (named.and_then(compression_of), args.zstd) {
-        (Some(Compression::Gzip), true) => {
-            return Err(Failure::Usage(format!(
-                "--zstd contradicts the output name {} (.tar.gz is gzip); name it .tar.zst or drop --zstd",
-                named
-                    .map(Path::display)
-                    .map(|d| d.to_string())
-                    .unwrap_or_default()
-            )));
-        }
-        (Some(c), _) => c,
-        (None, true) => Compression::Zstd,
-        (None, false) => Compression::Gzip,
-    };
-    let zstd = compression == Compression::Zstd;
-    Ok(match &args.output {
-        Some(p) if is_stdout(p) => BundleTarget {
-            shown: p.clone(),
-            to_stdout: true,
-            compression,
-        },
-        Some(p) => BundleTarget {
-            shown: p.clone(),
-            to_stdout: false,
-            compression,
-        },
-        None => BundleTarget {
-            shown: PathBuf::from(default_bundle_name(host, at, !args.no_redact, zstd)),
-            to_stdout: false,
-            compression,
-        },
-    })
 }
 
 /// The hex SHA-256 and size of a file.
@@ -250,31 +164,36 @@ fn preview_text(p: &wa_preflight::bundle::Preview) -> String {
     out
 }
 
+impl BundleArgs {
+    /// The flags as the library's settings take them.
+    fn flags(&self) -> settings::BundleFlags {
+        settings::BundleFlags {
+            output: self.output.clone(),
+            force: self.force,
+            no_redact: self.no_redact,
+            no_redact_phones: self.no_redact_phones,
+            no_redact_emails: self.no_redact_emails,
+            since: self.since.clone(),
+            until: self.until.clone(),
+            container_logs: match self.container_logs {
+                ContainerLogs::Auto => LogRoute::Auto,
+                ContainerLogs::Api => LogRoute::Api,
+            },
+            max_file_size: self.max_file_size.clone(),
+            max_total_size: self.max_total_size.clone(),
+            zstd: self.zstd,
+            include: self.include.clone(),
+            preview: self.preview,
+        }
+    }
+}
+
 /// Runs `bundle`; `quiet` hides the spinner and the rights notice.
 pub fn run(args: BundleArgs, quiet: bool) -> Outcome {
-    use wa_preflight::bundle::{self, BundleError, Created, Limits, Request};
-    use wa_preflight::value::quantity::parse_size;
+    use wa_preflight::bundle::{self, BundleError, Created};
     let started_at = OffsetDateTime::now_utc();
-    let when = |flag: &str, t: &str| {
-        wa_preflight::value::time::parse_when(t, started_at)
-            .map(OffsetDateTime::unix_timestamp)
-            .map_err(|e| Failure::Usage(format!("{flag}: {e}")))
-    };
-    let since = when("--since", &args.since)?;
-    let until = args
-        .until
-        .as_deref()
-        .map(|t| when("--until", t))
-        .transpose()?;
-    // A contradicting --zstd is a usage error before anything is gathered.
-    bundle_target(&args, "host", started_at)?;
-    let size =
-        |flag: &str, t: &str| parse_size(t).map_err(|e| Failure::Usage(format!("{flag}: {e}")));
-    let mut limits = Limits {
-        max_file: size("--max-file-size", &args.max_file_size)?,
-        max_total: size("--max-total-size", &args.max_total_size)?,
-        ..Limits::default()
-    };
+    // Bad flags are usage errors before anything is read or gathered.
+    let plan = settings::bundle_plan(&args.flags(), started_at)?;
     let (set, config, opts) = load(&args.rules, &args.gather)?;
     let (facts, ctx) = facts_and_context(
         args.facts.as_deref(),
@@ -284,63 +203,21 @@ pub fn run(args: BundleArgs, quiet: bool) -> Outcome {
         started_at,
         quiet,
     )?;
-    let host = facts
-        .host
-        .hostname
-        .as_ref()
-        .cloned()
-        .unwrap_or_else(|| "host".into());
-    let target = bundle_target(&args, &host, started_at)?;
-    limits.compression = target.compression;
+    let shown = plan.shown(&facts);
     let report =
         build_report(&facts, &set, &ctx, started_at, 0).context("cannot evaluate the facts")?;
-    // The database password, when the run knows it, is a literal the leak scan looks for.
-    let mut secrets = Vec::new();
-    if let Ok(Some(t)) = wa_preflight::facts::database::settings::resolve(
-        &opts.database.flags,
-        opts.database.config.as_ref(),
-        None,
-    ) && let Some(p) = t.password
-    {
-        secrets.push(("password".to_string(), p.expose().to_string()));
-    }
     // For standard output the bundle is written to a private folder first, then copied.
-    let spool = if target.to_stdout && !args.preview {
+    let spool = if plan.to_stdout() && !plan.preview {
         Some(tempfile::tempdir().context("cannot create a temporary folder")?)
     } else {
         None
     };
     let written_to = match &spool {
-        Some(dir) => dir.path().join(default_bundle_name(
-            &host,
-            started_at,
-            !args.no_redact,
-            target.compression == bundle::Compression::Zstd,
-        )),
-        None => target.shown.clone(),
+        Some(dir) => dir.path().join(plan.file_name(&facts)),
+        None => shown.clone(),
     };
-    let request = Request {
-        output: written_to.clone(),
-        force: args.force,
-        redact: !args.no_redact,
-        personal: settings::personal_data(args.no_redact_phones, args.no_redact_emails, &config),
-        window: wa_preflight::bundle::collect::Window {
-            since: Some(since),
-            until,
-        },
-        container_logs: match args.container_logs {
-            ContainerLogs::Auto => wa_preflight::bundle::collect::LogRoute::Auto,
-            ContainerLogs::Api => wa_preflight::bundle::collect::LogRoute::Api,
-        },
-        limits,
-        include: args.include.clone(),
-        custom: config.redaction.rules.clone(),
-        secrets,
-        docker: opts.docker.clone(),
-        facts: &facts,
-        report: &report,
-        preview: args.preview,
-    };
+    let request =
+        settings::bundle_request(&plan, written_to.clone(), &config, &opts, &facts, &report);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -378,7 +255,7 @@ pub fn run(args: BundleArgs, quiet: bool) -> Outcome {
     rt.shutdown_background();
     match created {
         Ok(Created::Previewed(mut p)) => {
-            p.output = target.shown.display().to_string();
+            p.output = shown.display().to_string();
             let text = match args.format {
                 PreviewFormat::Json => {
                     serde_json::to_string_pretty(&p).context("cannot serialise the preview")? + "\n"
@@ -391,7 +268,7 @@ pub fn run(args: BundleArgs, quiet: bool) -> Outcome {
         Ok(Created::Written(m)) => {
             let (sha256, size) = sha256_and_size(&written_to)
                 .with_context(|| format!("cannot read back {}", written_to.display()))?;
-            if target.to_stdout {
+            if plan.to_stdout() {
                 let bytes = std::fs::read(&written_to)
                     .with_context(|| format!("cannot read back {}", written_to.display()))?;
                 write_stdout(&bytes)?;
@@ -406,16 +283,16 @@ pub fn run(args: BundleArgs, quiet: bool) -> Outcome {
                 })
                 .collect();
             let redactions: u64 = m.redactions.values().sum();
-            let shown = if target.to_stdout {
+            let shown = if plan.to_stdout() {
                 "standard output".to_string()
             } else {
-                target.shown.display().to_string()
+                shown.display().to_string()
             };
             eprintln!(
                 "preflight: wrote {shown}\n  size:   {} ({size} bytes)\n  sha256: {sha256}\n  {} files, {}{}",
                 human_size(size),
                 m.files.len(),
-                if args.no_redact {
+                if !plan.redact {
                     "NOT redacted (--no-redact): keep it on this host".to_string()
                 } else {
                     format!("{redactions} redactions")

@@ -99,15 +99,7 @@ pub fn run(args: CheckArgs, quiet: bool, verbose: u8) -> Outcome {
         && wa_preflight::journald::is_journal_stream(std::io::stdout())
     {
         // The timer's one journal line: findings get a priority `journalctl -p` can select.
-        let s = &report.summary;
-        let priority = if s.fail > 0 || s.error > 0 {
-            3
-        } else if s.warn > 0 {
-            4
-        } else {
-            6
-        };
-        text = wa_preflight::journald::prefix_lines(priority, &text);
+        text = wa_preflight::journald::prefix_lines(report.summary.journal_priority(), &text);
     }
     if let Some(path) = &args.report_file {
         let json = report::render(&report, Format::Json, &layout)

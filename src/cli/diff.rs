@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use wa_preflight::report::exit;
+use wa_preflight::settings;
 
-use super::history::{history_path, open, table, when};
+use super::history::{open, table, when};
 use super::output::emit;
 use super::{ConfigFile, Failure, ListFormat, Outcome, config_help};
 
@@ -24,7 +25,8 @@ pub struct DiffArgs {
 }
 
 pub fn run(args: DiffArgs) -> Outcome {
-    let path = history_path(args.history, args.config_file.config.as_deref())?;
+    let path =
+        settings::history_database(args.history.as_deref(), args.config_file.config.as_deref())?;
     let (rt, mut h) = open(&path)?;
     let d = rt
         .block_on(h.diff())

@@ -109,12 +109,8 @@ pub fn facts_and_context<'a>(
     quiet: bool,
 ) -> Result<(Facts, EvalContext<'a>), Failure> {
     let facts = match saved {
-        Some(path) => {
-            let mut facts =
-                facts::load_facts_file(path).map_err(|e| Failure::Usage(e.to_string()))?;
-            scan_bundle_logs(path, opts, &mut facts)?;
-            facts
-        }
+        Some(path) => facts::saved::load_to_judge(path, &opts.logs)
+            .map_err(|e| Failure::Usage(e.to_string()))?,
         None => {
             warn_about_rights(opts, quiet);
             gather_facts(opts, quiet)?
@@ -122,39 +118,4 @@ pub fn facts_and_context<'a>(
     };
     let ctx = settings::eval_context(profile, config, started_at.date());
     Ok((facts, ctx))
-}
-
-/// A support bundle judged elsewhere: its logs are scanned again with the signatures in force
-/// now (windows ending when it was collected), so a newer rules file finds what an old bundle
-/// holds. A plain facts document keeps whatever log scan it carries.
-fn scan_bundle_logs(path: &Path, opts: &GatherOptions, facts: &mut Facts) -> Result<(), Failure> {
-    if opts.logs.patterns.is_empty() {
-        return Ok(());
-    }
-    let files = facts::saved::bundle_log_files(path, opts.logs.max_bytes)
-        .map_err(|e| Failure::Usage(e.to_string()))?;
-    // Not a bundle, or one without any of the logs (a facts document packed alone).
-    let Some(files) = files.filter(|f| !f.is_empty()) else {
-        return Ok(());
-    };
-    let containers = match &facts.docker {
-        Some(facts::Fact::Available(d)) => {
-            d.wa.as_ref()
-                .map(|w| w.containers.clone())
-                .unwrap_or_default()
-        }
-        _ => Vec::new(),
-    };
-    let shown = format!("bundle {}", path.display());
-    facts.logs = Some(
-        facts::logs::from_bundle(
-            &files,
-            &opts.logs.patterns,
-            &containers,
-            facts.collected_at,
-            &shown,
-        )
-        .into(),
-    );
-    Ok(())
 }

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use clap::Args;
 use time::OffsetDateTime;
 
-use wa_preflight::config::Config;
 use wa_preflight::daemon::history::{self, History};
 use wa_preflight::report::exit;
 use wa_preflight::settings;
@@ -40,18 +39,6 @@ pub struct HistoryArgs {
     pub config_file: ConfigFile,
 }
 
-pub fn history_path(
-    flag: Option<PathBuf>,
-    config: Option<&std::path::Path>,
-) -> Result<PathBuf, Failure> {
-    if let Some(p) = flag {
-        // Given: the config is not read at all (a broken one does not stop `history`).
-        return Ok(p);
-    }
-    let config = Config::load(config, &wa_preflight::rules::RuleSet::embedded()?)?;
-    Ok(settings::history_path(None, &config))
-}
-
 pub fn open(path: &std::path::Path) -> Result<(tokio::runtime::Runtime, History), Failure> {
     let rt = runtime()?;
     let h = rt
@@ -83,7 +70,8 @@ pub fn run(args: HistoryArgs) -> Outcome {
         .map(|s| wa_preflight::value::time::parse_when(s, OffsetDateTime::now_utc()))
         .transpose()
         .map_err(|e| Failure::Usage(format!("--since: {e}")))?;
-    let path = history_path(args.history, args.config_file.config.as_deref())?;
+    let path =
+        settings::history_database(args.history.as_deref(), args.config_file.config.as_deref())?;
     let (rt, mut h) = open(&path)?;
     let internal = |e: history::HistoryError| Failure::Internal(anyhow::anyhow!(e));
     let text = if args.runs {

@@ -166,6 +166,61 @@ pub fn bundle_log_files(
     Ok(Some(files))
 }
 
+/// A saved facts document ready to judge: [`load_facts_file`], then, for a support bundle,
+/// its logs scanned again ([`rescan_bundle_logs`]).
+///
+/// # Errors
+///
+/// As [`load_facts_file`] and [`bundle_log_files`].
+pub fn load_to_judge(path: &Path, logs: &super::logs::LogOptions) -> Result<Facts, FactsFileError> {
+    let mut facts = load_facts_file(path)?;
+    rescan_bundle_logs(path, logs, &mut facts)?;
+    Ok(facts)
+}
+
+/// A support bundle judged elsewhere: its logs are scanned again with the signatures in force
+/// now (`logs.patterns`, windows ending when it was collected), so a newer rules file finds
+/// what an old bundle holds; the WhatsApp containers' roles come from the bundle's own facts.
+/// Nothing changes (`false`) when there are no signatures, or `path` is a plain facts
+/// document (which keeps whatever log scan it carries), or a bundle holding none of the logs
+/// (a facts document packed alone); otherwise `facts.logs` is replaced (`true`).
+///
+/// # Errors
+///
+/// As [`bundle_log_files`].
+pub fn rescan_bundle_logs(
+    path: &Path,
+    logs: &super::logs::LogOptions,
+    facts: &mut Facts,
+) -> Result<bool, FactsFileError> {
+    if logs.patterns.is_empty() {
+        return Ok(false);
+    }
+    let Some(files) = bundle_log_files(path, logs.max_bytes)?.filter(|f| !f.is_empty()) else {
+        return Ok(false);
+    };
+    let containers = match &facts.docker {
+        Some(super::Fact::Available(d)) => {
+            d.wa.as_ref()
+                .map(|w| w.containers.clone())
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    let shown = format!("bundle {}", path.display());
+    facts.logs = Some(
+        super::logs::from_bundle(
+            &files,
+            &logs.patterns,
+            &containers,
+            facts.collected_at,
+            &shown,
+        )
+        .into(),
+    );
+    Ok(true)
+}
+
 /// Whether `path` is a support bundle (a gzip or zstd compressed tar archive), from its first
 /// bytes only.
 ///
@@ -393,6 +448,100 @@ mod tests {
         let err = r.read_to_end(&mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("more than 100 bytes"), "{err}");
         assert!(read_capped(&[b'{'; 11][..], 10).is_err());
+    }
+
+    /// A gzip-compressed tar of `entries` (path, bytes) at `path`.
+    fn tar_gz(path: &Path, entries: &[(&str, &[u8])]) {
+        let file = std::fs::File::create(path).unwrap();
+        let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        for (name, bytes) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o600);
+            h.set_cksum();
+            tar.append_data(&mut h, name, *bytes).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+
+    #[test]
+    fn only_a_bundle_with_logs_is_scanned_again_with_its_own_containers() {
+        use super::super::logs::{LogOptions, LogSource, Pattern};
+        let text = include_str!("../../fixtures/centos7/facts.json");
+        let doc = parse("centos7", text).unwrap();
+        let opts = LogOptions {
+            patterns: vec![Pattern {
+                id: "db_login_refused".into(),
+                sources: vec![LogSource::Coreapp, LogSource::Database],
+                regex: "Access denied for user".into(),
+                window: std::time::Duration::from_secs(86_400),
+            }],
+            ..LogOptions::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let logs = b"2026-12-01T00:00:00.000000000Z Access denied for user 'wa'\n";
+        let bundle = dir.path().join("b.tar.gz");
+        tar_gz(
+            &bundle,
+            &[
+                (
+                    "wa-preflight-h-20261201T000000Z/facts.json",
+                    text.as_bytes(),
+                ),
+                (
+                    "wa-preflight-h-20261201T000000Z/docker/wa_coreapp_1/logs.txt",
+                    logs,
+                ),
+                // Not a WhatsApp container of the bundle's facts, nor a database image: unread.
+                (
+                    "wa-preflight-h-20261201T000000Z/docker/other/logs.txt",
+                    logs,
+                ),
+            ],
+        );
+        let mut facts = load_facts_file(&bundle).unwrap();
+        assert!(rescan_bundle_logs(&bundle, &opts, &mut facts).unwrap());
+        let scanned = match facts.logs.as_ref() {
+            Some(crate::facts::Fact::Available(l)) => l,
+            other => panic!("the logs are scanned: {other:?}"),
+        };
+        assert_eq!(scanned.from, format!("bundle {}", bundle.display()));
+        let names: Vec<&str> = scanned.sources.iter().map(|s| s.name.as_str()).collect();
+        assert!(names.contains(&"container wa_coreapp_1"), "{names:?}");
+        assert!(!names.iter().any(|n| n.contains("other")), "{names:?}");
+        assert_eq!(load_to_judge(&bundle, &opts).unwrap(), facts);
+
+        // No signatures: the bundle's facts as they are.
+        let mut same = doc.clone();
+        let none = LogOptions::default();
+        assert!(!rescan_bundle_logs(&bundle, &none, &mut same).unwrap());
+        assert_eq!(same, doc);
+        // A plain document keeps its own scan.
+        let plain = dir.path().join("facts.json");
+        std::fs::write(&plain, text).unwrap();
+        let mut same = doc.clone();
+        assert!(!rescan_bundle_logs(&plain, &opts, &mut same).unwrap());
+        assert_eq!(same, doc);
+        assert_eq!(load_to_judge(&plain, &opts).unwrap(), doc);
+        // A bundle holding only its facts: nothing to scan.
+        let bare = dir.path().join("bare.tar.gz");
+        tar_gz(
+            &bare,
+            &[(
+                "wa-preflight-h-20261201T000000Z/facts.json",
+                text.as_bytes(),
+            )],
+        );
+        let mut same = load_facts_file(&bare).unwrap();
+        assert!(!rescan_bundle_logs(&bare, &opts, &mut same).unwrap());
+        assert_eq!(same, doc);
+        // A broken archive is the operator's input: an error naming it.
+        let broken = dir.path().join("broken.tar.gz");
+        let whole = std::fs::read(&bundle).unwrap();
+        std::fs::write(&broken, &whole[..whole.len() / 2]).unwrap();
+        let e = load_to_judge(&broken, &opts).unwrap_err().to_string();
+        assert!(e.contains("broken.tar.gz"), "{e}");
     }
 
     #[test]

@@ -72,6 +72,21 @@ impl Summary {
             Status::Waived => self.waived,
         }
     }
+
+    /// The syslog priority of the report's one journal line (`check --format summary` under
+    /// the systemd timer), so `journalctl -p` selects findings: error (3) when a rule failed or
+    /// could not be judged, warning (4) when one warns, else info (6); sd-daemon(3)'s levels
+    /// as [`crate::journald::priority`] gives them. Waived and skipped rules do not count.
+    pub fn journal_priority(&self) -> u8 {
+        let level = if self.fail > 0 || self.error > 0 {
+            tracing::Level::ERROR
+        } else if self.warn > 0 {
+            tracing::Level::WARN
+        } else {
+            tracing::Level::INFO
+        };
+        crate::journald::priority(level)
+    }
 }
 
 /// Which host the report is about.
@@ -287,4 +302,34 @@ pub enum RenderError {
     /// Writing text (Prometheus exposition) failed.
     #[error("text: {0}")]
     Text(#[from] std::fmt::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_journal_priority_is_the_worst_finding() {
+        let of = |pass, info, warn, fail, skip, error, waived| {
+            Summary {
+                pass,
+                info,
+                warn,
+                fail,
+                skip,
+                error,
+                waived,
+            }
+            .journal_priority()
+        };
+        assert_eq!(of(0, 0, 0, 0, 0, 0, 0), 6, "nothing to judge is no finding");
+        assert_eq!(
+            of(9, 2, 0, 0, 3, 0, 4),
+            6,
+            "info, skipped and waived are info"
+        );
+        assert_eq!(of(9, 0, 1, 0, 0, 0, 0), 4);
+        assert_eq!(of(9, 0, 1, 1, 0, 0, 0), 3, "a failure outranks a warning");
+        assert_eq!(of(0, 0, 0, 0, 0, 1, 0), 3, "a rule not judged is an error");
+    }
 }

@@ -22,7 +22,18 @@
 //! - report colours: none unless on a terminal, none when `NO_COLOR` is set and not empty;
 //! - storage paths: the config's and the flags' are both judged (the flags' after);
 //! - on/off switches a flag can only turn off (`--no-statx-probe`, `--no-redact-phones`…):
-//!   off when either the flag or the config says off.
+//!   off when either the flag or the config says off;
+//! - the history database (`history`, `diff`): `--history` > config `daemon.history.path` >
+//!   the default, the config not read at all when the flag is given ([`history_database`]);
+//! - the support bundle: [`bundle_plan`] and [`bundle_request`] (file `settings/bundle.rs`).
+
+mod bundle;
+
+pub use bundle::{
+    BundleFlags, BundleOutput, BundlePlan, DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_TOTAL_SIZE,
+    DEFAULT_SINCE, bundle_compression, bundle_plan, bundle_request, compression_of,
+    default_bundle_name, known_secrets,
+};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -330,6 +341,25 @@ pub fn history_path(flag: Option<&Path>, config: &Config) -> PathBuf {
     flag.map(Path::to_path_buf)
         .or_else(|| config.daemon.history.path.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_HISTORY_PATH))
+}
+
+/// The history database `preflight history` and `diff` read, as [`history_path`] decides;
+/// the config (`config_file`, else [`crate::config::DEFAULT_CONFIG_PATH`] when it exists) is
+/// read only when `--history` (`flag`) is not given, so a missing or broken config does not
+/// stop a command that names its database.
+///
+/// # Errors
+/// Without `flag`: the embedded rules do not load, or the config cannot be read or is
+/// invalid (`file:line:col`).
+pub fn history_database(
+    flag: Option<&Path>,
+    config_file: Option<&Path>,
+) -> Result<PathBuf, SettingsError> {
+    if let Some(p) = flag {
+        return Ok(p.to_path_buf());
+    }
+    let config = Config::load(config_file, &RuleSet::embedded()?)?;
+    Ok(history_path(None, &config))
 }
 
 /// How the daemon runs: the flags over the config's `daemon:` section over the defaults.
@@ -936,6 +966,47 @@ mod tests {
         assert!(
             report_colour(true, &env(&[("NO_COLOR", "")])),
             "empty NO_COLOR is unset"
+        );
+    }
+
+    #[test]
+    fn the_history_database_reads_the_config_only_without_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let broken = file(&dir, "broken.yaml", "waviers: []\n");
+        let missing = dir.path().join("missing.yaml");
+        let named = file(
+            &dir,
+            "config.yaml",
+            "daemon:\n  history:\n    path: /config/h.db\n",
+        );
+        let flag = Path::new("/flag/h.db");
+        for config in [&broken, &missing, &named] {
+            assert_eq!(
+                history_database(Some(flag), Some(config)).unwrap(),
+                PathBuf::from("/flag/h.db"),
+                "the flag wins without reading {}",
+                config.display()
+            );
+        }
+        assert_eq!(
+            history_database(None, Some(&named)).unwrap(),
+            PathBuf::from("/config/h.db")
+        );
+        let empty = file(&dir, "empty.yaml", "");
+        assert_eq!(
+            history_database(None, Some(&empty)).unwrap(),
+            PathBuf::from(DEFAULT_HISTORY_PATH)
+        );
+        let e = history_database(None, Some(&broken))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("broken.yaml:1:1"), "located: {e}");
+        let e = history_database(None, Some(&missing))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("cannot read config") && e.contains("missing.yaml"),
+            "{e}"
         );
     }
 
