@@ -26,8 +26,8 @@ pub const DENY_SOCK: &str = "/run/wa-preflight-test/docker-deny.sock";
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// The two cores, shared by every test ([`shared`], [`serial`]) and held alone by a test that
-/// measures time ([`quiet`]: the database latency through a delaying proxy, the daemons of
-/// `hostile`). With one test binary, a measured test would otherwise run beside any other
+/// measures time ([`quiet`]: the database latency through a delaying proxy, the live check's
+/// disk probe, the daemons of `hostile`). With one test binary, a measured test would otherwise run beside any other
 /// module's tests (each running `preflight` processes), where 18 binaries ran one at a time.
 static CPU: RwLock<()> = RwLock::new(());
 
