@@ -18,7 +18,8 @@ ok() { echo "test-package: ok: $*" >&2; }
 # 1. Static: no interpreter, no shared libraries.
 ldd_out=$(ldd "$BIN" 2>&1 || true)
 echo "$ldd_out" | grep -q 'not a dynamic executable\|statically linked' || fail "ldd: $ldd_out"
-file "$BIN" | grep -q 'statically linked\|static-pie linked' || fail "file: $(file "$BIN")"
+file_out=$(file "$BIN")
+grep -q 'statically linked\|static-pie linked' <<<"$file_out" || fail "file: $file_out"
 ok "static binary ($ldd_out)"
 
 # 2. The same facts from the musl build as from the glibc development build (values that are
@@ -77,7 +78,8 @@ for f in /etc/wa-preflight/config.yaml /usr/share/wa-preflight/rules/onprem.yaml
          /lib/systemd/system/wa-preflightd.service /var/lib/wa-preflight; do
     [ -e "$f" ] || fail "$f missing after install"
 done
-zcat /usr/share/man/man1/preflight.1.gz | grep -q '^\.TH' || fail "man page is not roff"
+man_page=$(zcat /usr/share/man/man1/preflight.1.gz)
+grep -q '^\.TH' <<<"$man_page" || fail "man page is not roff"
 ok "config, rules, man pages, completions, units installed"
 if command -v systemd-analyze >/dev/null; then
     # No systemd as PID 1 here: verify in offline mode against the installed binary.
@@ -101,7 +103,10 @@ ok ".deb removed and purged"
 # 4. The .rpm: contents and requirements, read with rpm.
 rpmf=$(ls target/packages/*.rpm)
 if command -v rpm >/dev/null; then
-    rpm -qpl "$rpmf" 2>/dev/null | grep -qx /usr/bin/preflight || fail "rpm lacks /usr/bin/preflight"
+    # Read whole, then searched: `cmd | grep -q` under pipefail fails when grep stops reading
+    # before cmd has written everything (SIGPIPE), as it once did here.
+    rpm_files=$(rpm -qpl "$rpmf") || fail "rpm -qpl $rpmf failed"
+    grep -qx /usr/bin/preflight <<<"$rpm_files" || fail "rpm lacks /usr/bin/preflight: $rpm_files"
     reqs=$(rpm -qpR "$rpmf" 2>/dev/null | grep -v '^rpmlib(' || true)
     echo "$reqs" | grep -qi 'libc\|ld-linux' && fail "rpm requires: $reqs"
     ok "rpm: /usr/bin/preflight, no libc requirement (${reqs:-none})"
