@@ -21,6 +21,11 @@ pub enum Target {
     InPlace,
 }
 
+/// Whether an output path (`-o`, `--output`) means standard output: `-`.
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
 /// How `path` would be written, or why it cannot be (a block device, directory or socket).
 ///
 /// # Errors

@@ -95,6 +95,32 @@ pub struct Request<'a> {
     pub preview: bool,
 }
 
+/// The bundle's top folder, and the default file name's stem:
+/// `wa-preflight-HOST-YYYYMMDDTHHMMSSZ` (UTC), with `-unredacted` when it is not redacted (it
+/// says so in its own folder, whatever the file is called); every character of `host` but
+/// ASCII letters, digits, `.`, `-` and `_` becomes `_`.
+pub fn top_folder(host: &str, at: time::OffsetDateTime, redacted: bool) -> String {
+    let host: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stamp = at
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap_or_default();
+    format!(
+        "wa-preflight-{host}-{stamp}{}",
+        if redacted { "" } else { "-unredacted" }
+    )
+}
+
 /// What a preview shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Preview {
@@ -144,16 +170,7 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
         .as_ref()
         .cloned()
         .unwrap_or_else(|| "host".into());
-    let stamp = time::OffsetDateTime::now_utc()
-        .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
-        .unwrap_or_default();
-    // An unredacted bundle says so in its own top folder, whatever the file is called.
-    let top = format!(
-        "wa-preflight-{host}-{stamp}{}",
-        if req.redact { "" } else { "-unredacted" }
-    );
+    let top = top_folder(&host, time::OffsetDateTime::now_utc(), req.redact);
     use collect::ContainerKind;
     let mut containers: Vec<(String, ContainerKind)> = match &req.facts.docker {
         Some(crate::facts::Fact::Available(d)) => match &d.wa {

@@ -9,10 +9,7 @@ use wa_preflight::output::write_atomic;
 
 use super::Failure;
 
-/// Whether an `-o` value means standard output.
-pub fn is_stdout(path: &Path) -> bool {
-    path.as_os_str() == "-"
-}
+pub use wa_preflight::output::is_stdout;
 
 /// Writes `text` to `output` (atomically), or to standard output when there is none or it is
 /// `-`.

@@ -175,7 +175,7 @@ pub fn compression_of(path: &Path) -> Option<Compression> {
 /// # Errors
 /// [`SettingsError::Invalid`] when `--zstd` is given with an output named as gzip.
 pub fn bundle_compression(output: Option<&Path>, zstd: bool) -> Result<Compression, SettingsError> {
-    let named = output.filter(|p| p.as_os_str() != "-");
+    let named = output.filter(|p| !crate::output::is_stdout(p));
     match (named.and_then(compression_of), zstd) {
         (Some(Compression::Gzip), true) => Err(SettingsError::Invalid(format!(
             "--zstd contradicts the output name {} (.tar.gz is gzip); name it .tar.zst or drop --zstd",
@@ -187,27 +187,12 @@ pub fn bundle_compression(output: Option<&Path>, zstd: bool) -> Result<Compressi
     }
 }
 
-/// The default bundle name: `wa-preflight-HOST-YYYYMMDDTHHMMSSZ[-unredacted].tar.gz|.tar.zst`,
-/// every character of `host` but ASCII letters, digits, `.`, `-` and `_` replaced by `_`.
+/// The default bundle name: the bundle's top folder ([`crate::bundle::top_folder`]:
+/// `wa-preflight-HOST-YYYYMMDDTHHMMSSZ[-unredacted]`) with `.tar.gz` or `.tar.zst`.
 pub fn default_bundle_name(host: &str, at: OffsetDateTime, redacted: bool, zstd: bool) -> String {
-    let host: String = host
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let stamp = at
-        .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
-        .unwrap_or_default();
     format!(
-        "wa-preflight-{host}-{stamp}{}.tar.{}",
-        if redacted { "" } else { "-unredacted" },
+        "{}.tar.{}",
+        crate::bundle::top_folder(host, at, redacted),
         if zstd { "zst" } else { "gz" }
     )
 }
@@ -242,7 +227,7 @@ pub fn bundle_plan(flags: &BundleFlags, now: OffsetDateTime) -> Result<BundlePla
         ..Limits::default()
     };
     let output = match &flags.output {
-        Some(p) if p.as_os_str() == "-" => BundleOutput::Stdout,
+        Some(p) if crate::output::is_stdout(p) => BundleOutput::Stdout,
         Some(p) => BundleOutput::File(p.clone()),
         None => BundleOutput::DefaultName,
     };
