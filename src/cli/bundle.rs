@@ -14,7 +14,7 @@ use wa_preflight::rules::Profile;
 use wa_preflight::settings;
 
 use super::gather::{facts_and_context, load};
-use super::output::{emit, write_stdout};
+use super::output::{copy_file_to_stdout, emit};
 use super::{Failure, GatherArgs, Outcome, RuleFiles, values};
 
 /// `preflight bundle --container-logs`.
@@ -269,9 +269,7 @@ pub fn run(args: BundleArgs, quiet: bool) -> Outcome {
             let (sha256, size) = sha256_and_size(&written_to)
                 .with_context(|| format!("cannot read back {}", written_to.display()))?;
             if plan.to_stdout() {
-                let bytes = std::fs::read(&written_to)
-                    .with_context(|| format!("cannot read back {}", written_to.display()))?;
-                write_stdout(&bytes)?;
+                copy_file_to_stdout(&written_to)?;
             }
             let failed: Vec<String> = m
                 .collectors

@@ -35,6 +35,23 @@ pub fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
     }
 }
 
+/// Streams the file at `path` to standard output (a bundle or a redacted copy written to a
+/// private folder first), without holding it in memory; a closed pipe ends it quietly.
+pub fn copy_file_to_stdout(path: &Path) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read back {}", path.display()))
+        .map_err(Failure::Internal)?;
+    let mut out = std::io::stdout().lock();
+    match std::io::copy(&mut file, &mut out).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other
+            .map(|_| ())
+            .with_context(|| format!("cannot copy {} to standard output", path.display()))
+            .map_err(Failure::Internal),
+    }
+}
+
 /// Runs `write` against an in-memory buffer and sends the result to standard output, so
 /// writers that take an `io::Write` (man pages, completions) end quietly on a closed pipe too.
 pub fn emit_with(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> Result<(), Failure> {

@@ -11,7 +11,7 @@ use wa_preflight::report::exit;
 use wa_preflight::rules::RuleSet;
 use wa_preflight::settings;
 
-use super::output::{is_stdout, write_stdout};
+use super::output::{copy_file_to_stdout, is_stdout};
 use super::{ConfigFile, Failure, Outcome, config_help};
 
 #[derive(Debug, Args)]
@@ -64,9 +64,7 @@ pub fn run(args: RedactArgs) -> Outcome {
     ) {
         Ok(counts) => {
             if spool.is_some() {
-                let bytes = std::fs::read(&written_to)
-                    .with_context(|| format!("cannot read back {}", written_to.display()))?;
-                write_stdout(&bytes)?;
+                copy_file_to_stdout(&written_to)?;
             }
             eprintln!(
                 "preflight: wrote {} ({} redactions)",
