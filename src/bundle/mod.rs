@@ -93,6 +93,9 @@ pub struct Request<'a> {
     pub report: &'a crate::report::Report,
     /// Only list what would be collected.
     pub preview: bool,
+    /// When the command started (UTC): the stamp of the top folder, as of the default file
+    /// name ([`top_folder`]), so the two agree.
+    pub started_at: time::OffsetDateTime,
 }
 
 /// The bundle's top folder, and the default file name's stem:
@@ -170,7 +173,7 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
         .as_ref()
         .cloned()
         .unwrap_or_else(|| "host".into());
-    let top = top_folder(&host, time::OffsetDateTime::now_utc(), req.redact);
+    let top = top_folder(&host, req.started_at, req.redact);
     use collect::ContainerKind;
     let mut containers: Vec<(String, ContainerKind)> = match &req.facts.docker {
         Some(crate::facts::Fact::Available(d)) => match &d.wa {

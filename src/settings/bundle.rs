@@ -290,6 +290,7 @@ pub fn bundle_request<'a>(
         facts,
         report,
         preview: plan.preview,
+        started_at: plan.started_at,
     }
 }
 
@@ -595,5 +596,14 @@ mod tests {
         assert_eq!(r.docker.host.as_deref(), Some("unix:///flag.sock"));
         assert_eq!(r.window.since, Some(NOW.unix_timestamp() - 3 * 3600));
         assert!(std::ptr::eq(r.facts, &f) && std::ptr::eq(r.report, &report));
+        // The top folder is stamped with the time the default file name is.
+        assert_eq!(r.started_at, p.started_at);
+        assert_eq!(
+            format!(
+                "{}.tar.zst",
+                crate::bundle::top_folder("h", r.started_at, r.redact)
+            ),
+            p.file_name(&f)
+        );
     }
 }
