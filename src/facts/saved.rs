@@ -9,7 +9,7 @@ use super::{FACTS_SCHEMA_VERSION, Facts};
 use crate::compressed;
 
 /// The largest facts document read (a real one is tens of KiB).
-pub const MAX_FACTS_BYTES: u64 = 64 << 20;
+pub const MAX_FACTS_BYTES: u64 = crate::input::FACTS_LIMIT;
 
 /// The most a bundle is decompressed while looking for its facts: a bundle holds 200 MiB by
 /// default, so anything past this is not one (or is a decompression bomb).

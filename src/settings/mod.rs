@@ -67,6 +67,8 @@ pub const DEFAULT_INTERVAL_SECONDS: u64 = 300;
 pub const DEFAULT_RUN_DEADLINE_SECONDS: u64 = 120;
 /// Days of history kept when `daemon.history.retention_days` does not say.
 pub const DEFAULT_RETENTION_DAYS: u64 = 30;
+/// The history file's size cap when `daemon.history.max_size` names none: 64 MiB.
+pub const DEFAULT_HISTORY_MAX_BYTES: u64 = 64 << 20;
 
 /// The environment variables settings read: the process's own, or a fixed set (tests).
 /// `Debug` shows the names only: `WA_DB_PASSWORD` is a secret.
@@ -504,8 +506,8 @@ pub struct Retention {
 impl Default for Retention {
     fn default() -> Self {
         Retention {
-            max_age: Duration::from_secs(30 * 86_400),
-            max_bytes: 64 * 1024 * 1024,
+            max_age: Duration::from_secs(DEFAULT_RETENTION_DAYS * 86_400),
+            max_bytes: DEFAULT_HISTORY_MAX_BYTES,
         }
     }
 }

@@ -9,8 +9,6 @@
 //! Also here: a fake CONNECT proxy (answers 200 for allowed hosts, 403 otherwise) and
 //! black-hole listeners (a full accept queue drops SYNs).
 
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
