@@ -17,7 +17,9 @@ if ! command -v musl-gcc >/dev/null; then
     log "installing musl-tools"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q musl-tools >/dev/null
 fi
-if ! rustup target list --installed | grep -qx "$TARGET"; then
+# Outputs are read whole, then searched: `cmd | grep -q` under pipefail fails when grep
+# stops reading first (SIGPIPE).
+if ! grep -qx "$TARGET" <<<"$(rustup target list --installed)"; then
     log "adding the $TARGET target"
     rustup target add "$TARGET"
 fi
@@ -38,7 +40,7 @@ log "building the static binary (profile dist: release, smaller)"
 CARGO_TARGET_DIR="$PWD/target/dist-build" cargo build --profile dist --locked --target "$TARGET"
 install -D -m 755 "target/dist-build/$TARGET/dist/preflight" "target/$TARGET/dist/preflight"
 BIN="target/$TARGET/dist/preflight"
-if ! file "$BIN" | grep -q 'statically linked\|static-pie linked'; then
+if ! grep -q 'statically linked\|static-pie linked' <<<"$(file "$BIN")"; then
     log "$BIN is not static: $(file "$BIN")"
     exit 1
 fi

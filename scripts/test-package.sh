@@ -17,7 +17,7 @@ ok() { echo "test-package: ok: $*" >&2; }
 
 # 1. Static: no interpreter, no shared libraries.
 ldd_out=$(ldd "$BIN" 2>&1 || true)
-echo "$ldd_out" | grep -q 'not a dynamic executable\|statically linked' || fail "ldd: $ldd_out"
+grep -q 'not a dynamic executable\|statically linked' <<<"$ldd_out" || fail "ldd: $ldd_out"
 file_out=$(file "$BIN")
 grep -q 'statically linked\|static-pie linked' <<<"$file_out" || fail "file: $file_out"
 ok "static binary ($ldd_out)"
@@ -58,7 +58,8 @@ ok "musl and glibc builds gather the same facts"
 
 # 3. The .deb: install, run, verify units, remove.
 deb=$(ls target/packages/*.deb)
-dpkg-deb -f "$deb" Depends | grep -q . && fail "the .deb depends on: $(dpkg-deb -f "$deb" Depends)"
+deb_depends=$(dpkg-deb -f "$deb" Depends) || fail "dpkg-deb cannot read $deb"
+[ -z "$deb_depends" ] || fail "the .deb depends on: $deb_depends"
 dpkg -r wa-preflight >/dev/null 2>&1 || true
 dpkg -i "$deb" >/dev/null
 [ "$(command -v preflight)" = /usr/bin/preflight ] || fail "preflight not on PATH after dpkg -i"
@@ -108,7 +109,7 @@ if command -v rpm >/dev/null; then
     rpm_files=$(rpm -qpl "$rpmf") || fail "rpm -qpl $rpmf failed"
     grep -qx /usr/bin/preflight <<<"$rpm_files" || fail "rpm lacks /usr/bin/preflight: $rpm_files"
     reqs=$(rpm -qpR "$rpmf" 2>/dev/null | grep -v '^rpmlib(' || true)
-    echo "$reqs" | grep -qi 'libc\|ld-linux' && fail "rpm requires: $reqs"
+    grep -qi 'libc\|ld-linux' <<<"$reqs" && fail "rpm requires: $reqs"
     ok "rpm: /usr/bin/preflight, no libc requirement (${reqs:-none})"
 fi
 

@@ -18,7 +18,7 @@ need_packages() {
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   command -v file >/dev/null 2>&1 || missing+=(file)
   command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
-  [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || missing+=(busybox-static)
+  [ -x /bin/busybox ] && grep -q 'statically linked' <<<"$(file -L /bin/busybox 2>/dev/null)" || missing+=(busybox-static)
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   # Packaging and its tests: musl-gcc for the static build, rpm to read the .rpm, promtool
   # (Debian's prometheus) to check the alert rules, systemd-analyze to verify the units.
