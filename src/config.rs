@@ -181,6 +181,22 @@ impl Config {
     /// [`ConfigError::Read`] when a file the operator named (or an existing default file) cannot be
     /// read; [`ConfigError::Invalid`] as [`Config::parse`].
     pub fn load(path: Option<&Path>, rules: &RuleSet) -> Result<Config, ConfigError> {
+        Config::load_with(path, Some(rules))
+    }
+
+    /// Loads the config for a command that judges no rule (`history`, `diff`, `redact`): as
+    /// [`Config::load`], but a waiver's rule is not looked up, so a config whose waivers name
+    /// rules of the operator's own rule files (given to `check` or the daemon with `--rules`)
+    /// still serves these commands.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::load`], except for unknown rules.
+    pub fn load_without_rules(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_with(path, None)
+    }
+
+    fn load_with(path: Option<&Path>, rules: Option<&RuleSet>) -> Result<Config, ConfigError> {
         let (path, explicit) = match path {
             Some(p) => (p.to_path_buf(), true),
             None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
@@ -193,7 +209,7 @@ impl Config {
             }
             Err(e) => return Err(ConfigError::Read(e)),
         };
-        Config::parse(&path.display().to_string(), &text, rules)
+        Config::parse_with(&path.display().to_string(), &text, rules)
     }
 
     /// Parses config text; waivers must name known rules.
@@ -203,6 +219,15 @@ impl Config {
     /// [`ConfigError::Invalid`], located at `source_name:line:col`: malformed YAML, an unknown key,
     /// an out-of-range number, or a waiver that names a rule not in `rules`.
     pub fn parse(source_name: &str, text: &str, rules: &RuleSet) -> Result<Config, ConfigError> {
+        Config::parse_with(source_name, text, Some(rules))
+    }
+
+    /// Parses config text; with `rules`, every waiver must name one of them.
+    fn parse_with(
+        source_name: &str,
+        text: &str,
+        rules: Option<&RuleSet>,
+    ) -> Result<Config, ConfigError> {
         // An empty file (or one with only comments) is a valid, empty config.
         let raw: RawConfig = if text
             .lines()
@@ -214,7 +239,7 @@ impl Config {
         };
         let mut waivers = Vec::new();
         for w in raw.waivers {
-            if !rules.contains(&w.value.id) {
+            if rules.is_some_and(|r| !r.contains(&w.value.id)) {
                 return Err(LocatedError::at(
                     source_name,
                     &w.referenced,
@@ -260,6 +285,28 @@ mod tests {
                 .waivers
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn waivers_are_checked_only_against_a_rule_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(
+            &path,
+            "waivers:\n  - id: acme.backup\n    reason: r\n    expires: 2099-01-31\n  - id: host.cpu\n    reason: r\n    expires: 2099-01-31\n",
+        )
+        .unwrap();
+        let e = Config::load(Some(&path), &rules()).unwrap_err().to_string();
+        assert!(
+            e.contains("c.yaml:2:") && e.contains("\"acme.backup\""),
+            "{e}"
+        );
+        let c = Config::load_without_rules(Some(&path)).unwrap();
+        let ids: Vec<&str> = c.waivers.iter().map(|w| w.id.as_str()).collect();
+        assert_eq!(ids, ["acme.backup", "host.cpu"]);
+        // Everything else is still checked.
+        std::fs::write(&path, "waviers: []\n").unwrap();
+        assert!(Config::load_without_rules(Some(&path)).is_err());
     }
 
     #[test]

@@ -8,7 +8,6 @@ use clap::Args;
 use wa_preflight::bundle::{BundleError, redact_existing};
 use wa_preflight::config::Config;
 use wa_preflight::report::exit;
-use wa_preflight::rules::RuleSet;
 use wa_preflight::settings;
 
 use super::output::{copy_file_to_stdout, is_stdout};
@@ -39,7 +38,7 @@ pub struct RedactArgs {
 /// are.
 pub fn run(args: RedactArgs) -> Outcome {
     let (input, output) = (args.input.as_path(), args.output.as_path());
-    let config = Config::load(args.config_file.config.as_deref(), &RuleSet::embedded()?)?;
+    let config = Config::load_without_rules(args.config_file.config.as_deref())?;
     let personal = settings::personal_data(args.no_redact_phones, args.no_redact_emails, &config);
     // For standard output the copy is written to a private folder first, then copied.
     let spool = if is_stdout(output) {

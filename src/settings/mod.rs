@@ -351,7 +351,7 @@ pub fn history_path(flag: Option<&Path>, config: &Config) -> PathBuf {
 /// stop a command that names its database.
 ///
 /// # Errors
-/// Without `flag`: the embedded rules do not load, or the config cannot be read or is
+/// Without `flag`: the config cannot be read or is
 /// invalid (`file:line:col`).
 pub fn history_database(
     flag: Option<&Path>,
@@ -360,7 +360,7 @@ pub fn history_database(
     if let Some(p) = flag {
         return Ok(p.to_path_buf());
     }
-    let config = Config::load(config_file, &RuleSet::embedded()?)?;
+    let config = Config::load_without_rules(config_file)?;
     Ok(history_path(None, &config))
 }
 
@@ -1003,6 +1003,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("broken.yaml:1:1"), "located: {e}");
+        // A waiver of the operator's own rule (given to check and the daemon with --rules)
+        // does not stop the commands that judge no rule; checking does.
+        let custom = file(
+            &dir,
+            "custom.yaml",
+            "waivers:\n  - id: acme.backup\n    reason: r\n    expires: 2099-01-31\ndaemon:\n  history:\n    path: /custom/h.db\n",
+        );
+        assert_eq!(
+            history_database(None, Some(&custom)).unwrap(),
+            PathBuf::from("/custom/h.db")
+        );
+        assert!(Config::load(Some(&custom), &rules()).is_err());
         let e = history_database(None, Some(&missing))
             .unwrap_err()
             .to_string();
