@@ -175,23 +175,18 @@ pub async fn create(req: Request<'_>) -> Result<Created, BundleError> {
         .unwrap_or_else(|| "host".into());
     let top = top_folder(&host, req.started_at, req.redact);
     use collect::ContainerKind;
-    let mut containers: Vec<(String, ContainerKind)> = match &req.facts.docker {
-        Some(crate::facts::Fact::Available(d)) => match &d.wa {
-            crate::facts::Fact::Available(wa) => wa
-                .containers
-                .iter()
-                .map(|c| {
-                    let kind = match c.role {
-                        crate::facts::docker::containers::Role::Coreapp => ContainerKind::Coreapp,
-                        crate::facts::docker::containers::Role::Webapp => ContainerKind::Webapp,
-                    };
-                    (c.name.clone(), kind)
-                })
-                .collect(),
-            crate::facts::Fact::Unavailable(_) => Vec::new(),
-        },
-        _ => Vec::new(),
-    };
+    let mut containers: Vec<(String, ContainerKind)> = req
+        .facts
+        .wa_containers()
+        .iter()
+        .map(|c| {
+            let kind = match c.role {
+                crate::facts::docker::containers::Role::Coreapp => ContainerKind::Coreapp,
+                crate::facts::docker::containers::Role::Webapp => ContainerKind::Webapp,
+            };
+            (c.name.clone(), kind)
+        })
+        .collect();
     let (docker, endpoint) = match crate::facts::docker::connect(&req.docker).await {
         Ok(c) => (Some(c.docker), c.endpoint),
         Err(_) => (None, String::new()),

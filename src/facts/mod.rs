@@ -179,6 +179,17 @@ pub struct Facts {
     pub logs: Option<Fact<logs::LogsFacts>>,
 }
 
+impl Facts {
+    /// The WhatsApp containers the document names; none without Docker facts or when the
+    /// containers could not be listed.
+    pub fn wa_containers(&self) -> &[docker::containers::ContainerFacts] {
+        match &self.docker {
+            Some(Fact::Available(d)) => d.wa_containers(),
+            _ => &[],
+        }
+    }
+}
+
 /// Facts about the host itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -400,14 +411,9 @@ pub async fn gather(opts: &GatherOptions, progress: Arc<dyn Progress>) -> Facts 
             }
             Fact::Unavailable(why) => (Fact::Unavailable(why), Default::default()),
         };
-        let containers = match &docker {
-            Fact::Available(f) => {
-                f.wa.as_ref()
-                    .map(|w| w.containers.clone())
-                    .unwrap_or_default()
-            }
-            Fact::Unavailable(_) => Vec::new(),
-        };
+        let containers = docker
+            .as_ref()
+            .map_or_else(Vec::new, |d| d.wa_containers().to_vec());
         let peers: docker::containers::Peers = peers;
         let groups = opts.groups;
         let db = async {

@@ -199,14 +199,7 @@ pub fn rescan_bundle_logs(
     let Some(files) = bundle_log_files(path, logs.max_bytes)?.filter(|f| !f.is_empty()) else {
         return Ok(false);
     };
-    let containers = match &facts.docker {
-        Some(super::Fact::Available(d)) => {
-            d.wa.as_ref()
-                .map(|w| w.containers.clone())
-                .unwrap_or_default()
-        }
-        _ => Vec::new(),
-    };
+    let containers = facts.wa_containers().to_vec();
     let shown = format!("bundle {}", path.display());
     facts.logs = Some(
         super::logs::from_bundle(

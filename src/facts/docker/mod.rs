@@ -84,6 +84,13 @@ pub struct DockerFacts {
     pub wa: Fact<WaFacts>,
 }
 
+impl DockerFacts {
+    /// The WhatsApp containers found; none when they could not be listed.
+    pub fn wa_containers(&self) -> &[containers::ContainerFacts] {
+        self.wa.as_ref().map_or(&[], |w| w.containers.as_slice())
+    }
+}
+
 /// A connected engine and its self-description: the first step.
 pub struct Connected {
     /// The API client, for the later steps.
