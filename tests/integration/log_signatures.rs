@@ -530,11 +530,7 @@ fn every_signature_sees_the_real_message_live() {
     );
     wait_for_exit("wapf-log-oom");
     assert_eq!(
-        docker(
-            DOCKER_SOCK,
-            &["inspect", "-f", "{{.State.OOMKilled}}", "wapf-log-oom"]
-        )
-        .trim(),
+        crate::common::imitation::oom_killed_when_recorded("wapf-log-oom"),
         "true"
     );
     kernel_io_error();

@@ -74,6 +74,29 @@ pub fn run(spec: &Spec<'_>) -> String {
     spec.name.to_string()
 }
 
+/// `State.OOMKilled` of a container that exited after the kernel's OOM killer killed it, once
+/// Docker has recorded it: Docker learns of the kill from containerd's OOM event, which may
+/// arrive after the exit event, so an inspect right after the exit can still say false.
+/// Waits up to 10 s for `true`, then returns what Docker says.
+pub fn oom_killed_when_recorded(name: &str) -> String {
+    let inspect = || {
+        docker(
+            DOCKER_SOCK,
+            &["inspect", "-f", "{{.State.OOMKilled}}", name],
+        )
+        .trim()
+        .to_string()
+    };
+    for _ in 0..100 {
+        let said = inspect();
+        if said == "true" {
+            return said;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    inspect()
+}
+
 /// Removes every test container and image, now and when dropped (even after a failed assert).
 pub struct Cleanup;
 
